@@ -1,0 +1,48 @@
+import type { Framing } from "./framing/framing.ts";
+import { lengthPrefixed } from "./framing/length_prefixed.ts";
+import { lineDelimited } from "./framing/line_delimited.ts";
+
+/**
+ * A wire format: `"length"` for {@linkcode lengthPrefixed} with its defaults
+ * (4-byte big-endian length), `"line"` for {@linkcode lineDelimited} with its
+ * defaults, or any {@linkcode Framing}.
+ */
+export type FramingOption = "length" | "line" | Framing;
+
+/** Turns a {@linkcode FramingOption} into a {@linkcode Framing}. */
+export function resolveFraming(framing: FramingOption | undefined): Framing {
+  if (framing === undefined || framing === "length") return lengthPrefixed();
+  if (framing === "line") return lineDelimited();
+  if (typeof framing === "object" && typeof framing.createDecoder === "function") {
+    return framing;
+  }
+  throw new TypeError(
+    `Cannot use framing as it must be "length", "line" or a Framing: current value is ${
+      JSON.stringify(framing)
+    }`,
+  );
+}
+
+/** Checks a port number for `action`, allowing 0 when `allowZero`. */
+export function checkPort(action: string, port: unknown, allowZero: boolean) {
+  const min = allowZero ? 0 : 1;
+  if (
+    typeof port !== "number" || !Number.isInteger(port) || port < min ||
+    port > 65535
+  ) {
+    throw new RangeError(
+      `Cannot ${action} as 'port' must be an integer between ${min} and 65535: current value is ${port}`,
+    );
+  }
+}
+
+/** Checks a duration in milliseconds. */
+export function checkDuration(action: string, name: string, value: number) {
+  if (typeof value !== "number" || !(value >= 0) || value > 2 ** 31 - 1) {
+    throw new RangeError(
+      `Cannot ${action} as '${name}' must be a number of milliseconds between 0 and ${
+        2 ** 31 - 1
+      }: current value is ${value}`,
+    );
+  }
+}

@@ -1,0 +1,292 @@
+import { ConnectionClosedError } from "./errors.ts";
+import { FrameWriter } from "./frame_writer.ts";
+import type { FrameDecoder, FrameSink, Framing } from "./framing/framing.ts";
+import { lengthPrefixed } from "./framing/length_prefixed.ts";
+import type { Conn, NetAddr } from "./runtime/types.ts";
+
+const encoder = new TextEncoder();
+
+/** Options for {@linkcode Connection}. */
+export interface ConnectionOptions {
+  /**
+   * The wire format of the frames.
+   *
+   * @default {lengthPrefixed()}
+   */
+  framing?: Framing;
+  /**
+   * Aborting this signal aborts the connection, as
+   * {@linkcode Connection.abort} does, with the signal's reason.
+   */
+  signal?: AbortSignal;
+  /**
+   * Bytes that may wait to be written before a write through
+   * {@linkcode Connection.writable} waits for the socket.
+   *
+   * @default {65536}
+   */
+  highWaterMark?: number;
+}
+
+/**
+ * A framed TCP connection: whole frames in, whole frames out, however the
+ * bytes were split on the wire.
+ *
+ * Incoming frames are a `ReadableStream` (also iterable with `for await`);
+ * outgoing frames go through {@linkcode Connection.send} or the `writable`
+ * stream. Frames sent in the same burst are coalesced into few socket writes.
+ *
+ * Incoming frames are zero-copy views of the socket's read buffers where
+ * possible: a frame that is kept for long keeps its read buffer (up to 64 KiB)
+ * alive, so copy it with `frame.slice()` if many small frames are kept.
+ *
+ * @example An echo handler
+ * ```ts ignore
+ * import type { Connection } from "@tether/tcp";
+ *
+ * async function echo(conn: Connection): Promise<void> {
+ *   for await (const frame of conn) conn.send(frame);
+ * }
+ * ```
+ */
+export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
+  /** The incoming frames. It ends when the peer finishes sending. */
+  readonly readable: ReadableStream<Uint8Array>;
+  /** The outgoing frames; `close()` sends a FIN after the queued frames. */
+  readonly writable: WritableStream<Uint8Array | string>;
+  /** The local end of the connection. */
+  readonly localAddr: NetAddr;
+  /** The remote end of the connection. */
+  readonly remoteAddr: NetAddr;
+  /** The wire format in use. */
+  readonly framing: Framing;
+  /**
+   * Aborted once the connection is closed. Its `reason` tells why: a
+   * {@linkcode ConnectionClosedError} after a normal close, otherwise the
+   * error or abort reason that ended the connection.
+   */
+  readonly signal: AbortSignal;
+  /** Settles once the socket is released. It never rejects. */
+  readonly closed: Promise<void>;
+
+  #conn: Conn;
+  #decoder: FrameDecoder;
+  #reader: ReadableStreamDefaultReader<Uint8Array>;
+  #frames!: ReadableStreamDefaultController<Uint8Array>;
+  #sink: FrameSink;
+  #delivered = 0;
+  #writer: FrameWriter;
+  #controller = new AbortController();
+  #resolveClosed!: () => void;
+  #closing: Promise<void> | undefined;
+  #readEnded = false;
+  #draining = false;
+  #highWaterMark: number;
+  #userSignal: AbortSignal | undefined;
+  #onUserAbort = () => this.abort(this.#userSignal?.reason);
+
+  /**
+   * Wraps a runtime connection. Most code gets its connections from
+   * {@linkcode connect} or {@linkcode listen} instead.
+   *
+   * @param conn The byte connection to frame.
+   * @param options The framing and limits.
+   */
+  constructor(conn: Conn, options: ConnectionOptions = {}) {
+    this.#conn = conn;
+    this.framing = options.framing ?? lengthPrefixed();
+    this.#highWaterMark = options.highWaterMark ?? 64 * 1024;
+    this.localAddr = conn.localAddr;
+    this.remoteAddr = conn.remoteAddr;
+    this.signal = this.#controller.signal;
+    this.closed = new Promise((resolve) => this.#resolveClosed = resolve);
+    this.#decoder = this.framing.createDecoder();
+    this.#reader = conn.readable.getReader();
+    this.#sink = {
+      enqueue: (frame) => {
+        this.#delivered++;
+        this.#frames.enqueue(frame);
+      },
+    };
+    this.readable = new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        this.#frames = controller;
+      },
+      pull: () => this.#pull(),
+      cancel: () => {
+        this.#readEnded = true;
+        return this.#stopReading();
+      },
+    }, { highWaterMark: 0 });
+    this.#writer = new FrameWriter(
+      this.framing,
+      (chunk) => conn.write(chunk),
+      // More frames already received means more replies are coming: hold
+      // the write until the reader has handed out what it has.
+      () => (this.#frames.desiredSize ?? 0) < 0,
+    );
+    let watched: Promise<void> | undefined;
+    this.writable = new WritableStream<Uint8Array | string>({
+      write: (frame, controller) => {
+        const batch = this.#writer.enqueue(toBytes(frame));
+        if (this.#writer.queued > this.#highWaterMark) return batch;
+        if (batch !== watched) {
+          watched = batch;
+          batch.catch((error) => controller.error(error));
+        }
+      },
+      close: () => this.closeWrite(),
+      abort: (reason) => this.abort(reason),
+    });
+    const signal = options.signal;
+    if (signal) {
+      this.#userSignal = signal;
+      if (signal.aborted) this.#onUserAbort();
+      else signal.addEventListener("abort", this.#onUserAbort, { once: true });
+    }
+  }
+
+  async #pull(): Promise<void> {
+    this.#writer.uncork();
+    const before = this.#delivered;
+    try {
+      while (this.#delivered === before) {
+        const { value, done } = await this.#reader.read();
+        // Cancelled, aborted or closed while the read was pending.
+        if (this.#readEnded) return;
+        if (done) {
+          if (!this.#draining && !this.signal.aborted) this.#decoder.end();
+          this.#readEnded = true;
+          this.#frames.close();
+          return;
+        }
+        this.#decoder.decode(value, this.#sink);
+      }
+    } catch (error) {
+      if (this.#readEnded) return;
+      this.#readEnded = true;
+      this.#frames.error(error);
+      this.abort(error);
+    }
+  }
+
+  #stopReading(): Promise<void> {
+    return this.#reader.cancel().catch(() => {
+      // The byte stream already failed; the reader reported it.
+    });
+  }
+
+  /**
+   * Queues one frame for sending. Strings are sent as UTF-8.
+   *
+   * Frames sent in the same burst share one socket write. The promise
+   * settles when the frame's batch has been handed to the OS, so awaiting it
+   * applies backpressure; not awaiting it is fine, as a failure also closes
+   * the connection. Do not modify `frame` until the promise settles.
+   *
+   * @param frame The payload of the frame.
+   * @returns A promise that settles once the frame is written.
+   * @throws {FrameTooLargeError} If the frame exceeds the framing's limit.
+   * @throws {InvalidFrameError} If the framing cannot carry the frame.
+   * @throws {ConnectionClosedError} If the connection or its write side is
+   * closed.
+   */
+  send(frame: Uint8Array | string): Promise<void> {
+    try {
+      return this.#writer.enqueue(toBytes(frame));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Writes every queued frame, then sends a FIN. The peer sees the end of
+   * the stream; this side can go on reading.
+   *
+   * @returns A promise that settles once the FIN is sent.
+   */
+  async closeWrite(): Promise<void> {
+    await this.#writer.end();
+    await this.#conn.closeWrite();
+  }
+
+  /**
+   * Stops reading: frames already received are still delivered, then the
+   * `readable` ends. Sending stays possible. Servers use this to shut down
+   * gracefully.
+   */
+  drain(): void {
+    if (this.#draining || this.#readEnded) return;
+    this.#draining = true;
+    void this.#stopReading();
+  }
+
+  /**
+   * Writes every queued frame, then closes the connection. Calling it again
+   * returns the same promise.
+   *
+   * @returns A promise that settles once the socket is released.
+   */
+  close(): Promise<void> {
+    return this.#closing ??= this.#writer.end().then(
+      () => this.#release(new ConnectionClosedError("use the connection")),
+      (error) => this.#release(error),
+    );
+  }
+
+  /**
+   * Closes the connection at once. Frames not yet written are dropped and
+   * their `send()` promises reject with `reason`; a pending read of the
+   * `readable` rejects with it too.
+   *
+   * @param reason Why the connection is aborted.
+   */
+  abort(
+    reason: unknown = new ConnectionClosedError("use the connection"),
+  ): void {
+    if (this.signal.aborted) return;
+    this.#writer.abort(reason);
+    if (!this.#readEnded) {
+      this.#readEnded = true;
+      this.#frames.error(reason);
+    }
+    this.#closing ??= Promise.resolve();
+    this.#release(reason);
+  }
+
+  #release(reason: unknown): void {
+    if (this.signal.aborted) return;
+    this.#userSignal?.removeEventListener("abort", this.#onUserAbort);
+    this.#controller.abort(reason);
+    this.#conn.close();
+    if (!this.#readEnded) {
+      this.#readEnded = true;
+      this.#frames.close();
+    }
+    void this.#stopReading();
+    this.#resolveClosed();
+  }
+
+  /**
+   * Iterates the incoming frames. Leaving a loop early does not stop the
+   * connection: a later loop goes on with the next frame.
+   *
+   * @returns An iterator over the frames.
+   */
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    return this.readable.values({ preventCancel: true });
+  }
+
+  /**
+   * Closes the connection, for `await using`.
+   *
+   * @returns A promise that settles once the socket is released.
+   */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+function toBytes(frame: Uint8Array | string): Uint8Array {
+  return typeof frame === "string" ? encoder.encode(frame) : frame;
+}

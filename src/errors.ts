@@ -1,0 +1,367 @@
+/**
+ * The typed errors tether raises. Every error extends {@linkcode TetherError}
+ * and carries a stable `code`, so callers can branch on `error.code` without
+ * parsing messages.
+ *
+ * Aborts are never wrapped: an operation cancelled through an `AbortSignal`
+ * rejects with the signal's `reason`, as the web platform does.
+ *
+ * @module
+ */
+
+/**
+ * The stable codes of {@linkcode TetherError}s raised by tether itself. OS
+ * level failures use {@linkcode NetErrorCode} instead.
+ */
+export type TetherErrorCode =
+  | "FRAME_TOO_LARGE"
+  | "FRAME_TRUNCATED"
+  | "INVALID_FRAME"
+  | "CONNECT_TIMEOUT"
+  | "CONNECTION_CLOSED";
+
+/**
+ * The base class of every error tether raises.
+ *
+ * @example Branching on the code
+ * ```ts
+ * import { FrameTooLargeError, TetherError } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * const error: unknown = new FrameTooLargeError(10, 4);
+ * assert.ok(error instanceof TetherError);
+ * assert.equal(error.code, "FRAME_TOO_LARGE");
+ * ```
+ */
+export class TetherError extends Error {
+  /** A stable, machine-readable code for the condition. */
+  readonly code: string;
+
+  /**
+   * Creates an error with a code.
+   *
+   * @param code A stable code for the condition.
+   * @param message What happened, naming the value involved.
+   * @param options Standard error options, such as `cause`.
+   */
+  constructor(code: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "TetherError";
+    this.code = code;
+  }
+}
+
+/**
+ * A frame is larger than the configured limit: a decoder saw a declared
+ * length (or an unterminated line) above `maxFrameSize`, or an encoder was
+ * asked to send a payload that does not fit.
+ *
+ * A decoder raises it before it buffers or allocates the frame, and the
+ * connection it came from is closed: the stream cannot be resynchronised.
+ *
+ * @example Catching an oversize frame
+ * ```ts
+ * import { FrameTooLargeError, LengthPrefixedDecoderStream } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * const oversize = new Uint8Array([0, 0, 1, 0]); // declares 256 bytes
+ * const frames = ReadableStream.from([oversize])
+ *   .pipeThrough(new LengthPrefixedDecoderStream({ maxFrameSize: 16 }));
+ * await assert.rejects(Array.fromAsync(frames), FrameTooLargeError);
+ * ```
+ */
+export class FrameTooLargeError extends TetherError {
+  /** The size of the frame in bytes, as declared or as seen so far. */
+  readonly size: number;
+  /** The limit in bytes that `size` exceeds. */
+  readonly limit: number;
+
+  /**
+   * Creates the error.
+   *
+   * @param size The frame size in bytes.
+   * @param limit The limit in bytes.
+   * @param options Standard error options.
+   */
+  constructor(size: number, limit: number, options?: ErrorOptions) {
+    super(
+      "FRAME_TOO_LARGE",
+      `Cannot accept frame as its size exceeds the limit of ${limit} bytes: size is ${size} bytes`,
+      options,
+    );
+    this.name = "FrameTooLargeError";
+    this.size = size;
+    this.limit = limit;
+  }
+}
+
+/**
+ * The byte stream ended in the middle of a frame: the peer closed the
+ * connection (or the input ended) after sending part of a header, a payload
+ * or an unterminated line.
+ *
+ * @example Detecting a truncated frame
+ * ```ts
+ * import { FrameTruncatedError, LengthPrefixedDecoderStream } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * const half = new Uint8Array([0, 0, 0, 4, 1, 2]); // 4 declared, 2 sent
+ * const frames = ReadableStream.from([half])
+ *   .pipeThrough(new LengthPrefixedDecoderStream());
+ * await assert.rejects(Array.fromAsync(frames), FrameTruncatedError);
+ * ```
+ */
+export class FrameTruncatedError extends TetherError {
+  /** The bytes of the unfinished frame that did arrive. */
+  readonly received: number;
+  /**
+   * The full size of the unfinished frame in bytes, header included, when it
+   * is known (a length prefix was read); otherwise `undefined`.
+   */
+  readonly expected: number | undefined;
+
+  /**
+   * Creates the error.
+   *
+   * @param received The bytes of the unfinished frame that arrived.
+   * @param expected The full frame size, when known.
+   * @param options Standard error options.
+   */
+  constructor(
+    received: number,
+    expected?: number,
+    options?: ErrorOptions,
+  ) {
+    super(
+      "FRAME_TRUNCATED",
+      expected === undefined
+        ? `Cannot finish frame as the stream ended: ${received} bytes of an unfinished frame were received`
+        : `Cannot finish frame as the stream ended: ${received} of ${expected} bytes were received`,
+      options,
+    );
+    this.name = "FrameTruncatedError";
+    this.received = received;
+    this.expected = expected;
+  }
+}
+
+/**
+ * A frame cannot be encoded in the chosen framing: a line contains the
+ * delimiter, or a fixed-size frame has the wrong size.
+ *
+ * @example A line that contains a newline
+ * ```ts
+ * import { InvalidFrameError, LineEncoderStream } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * const lines = ReadableStream.from([new TextEncoder().encode("a\nb")])
+ *   .pipeThrough(new LineEncoderStream());
+ * await assert.rejects(Array.fromAsync(lines), InvalidFrameError);
+ * ```
+ */
+export class InvalidFrameError extends TetherError {
+  /**
+   * Creates the error.
+   *
+   * @param message What is wrong with the frame.
+   * @param options Standard error options.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super("INVALID_FRAME", message, options);
+    this.name = "InvalidFrameError";
+  }
+}
+
+/**
+ * A connection attempt did not complete within `connectTimeout`.
+ *
+ * @example Handling a connect timeout
+ * ```ts
+ * import { ConnectTimeoutError } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new ConnectTimeoutError("127.0.0.1", 8080, 5000);
+ * assert.equal(error.code, "CONNECT_TIMEOUT");
+ * assert.equal(error.timeout, 5000);
+ * ```
+ */
+export class ConnectTimeoutError extends TetherError {
+  /** The host that was dialled. */
+  readonly hostname: string;
+  /** The port that was dialled. */
+  readonly port: number;
+  /** The timeout in milliseconds that expired. */
+  readonly timeout: number;
+
+  /**
+   * Creates the error.
+   *
+   * @param hostname The host that was dialled.
+   * @param port The port that was dialled.
+   * @param timeout The timeout in milliseconds.
+   * @param options Standard error options.
+   */
+  constructor(
+    hostname: string,
+    port: number,
+    timeout: number,
+    options?: ErrorOptions,
+  ) {
+    super(
+      "CONNECT_TIMEOUT",
+      `Cannot connect to ${formatAddress(hostname, port)} as no connection was established within ${timeout} ms`,
+      options,
+    );
+    this.name = "ConnectTimeoutError";
+    this.hostname = hostname;
+    this.port = port;
+    this.timeout = timeout;
+  }
+}
+
+/**
+ * An operation needs an open connection, but the connection is closed or its
+ * write side has been shut down.
+ *
+ * @example Sending after close
+ * ```ts
+ * import { ConnectionClosedError } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new ConnectionClosedError("send");
+ * assert.equal(error.code, "CONNECTION_CLOSED");
+ * ```
+ */
+export class ConnectionClosedError extends TetherError {
+  /**
+   * Creates the error.
+   *
+   * @param operation The operation that could not be done, such as `send`.
+   * @param options Standard error options; `cause` is why it closed, if known.
+   */
+  constructor(operation: string, options?: ErrorOptions) {
+    super(
+      "CONNECTION_CLOSED",
+      `Cannot ${operation} as the connection is closed`,
+      options,
+    );
+    this.name = "ConnectionClosedError";
+  }
+}
+
+/**
+ * The OS-level conditions a {@linkcode NetError} reports, named after their
+ * POSIX error codes. `ECLOSED` means the socket was already closed locally;
+ * `EUNKNOWN` covers anything the runtime did not name.
+ */
+export type NetErrorCode =
+  | "ECONNREFUSED"
+  | "ECONNRESET"
+  | "ECONNABORTED"
+  | "EPIPE"
+  | "ETIMEDOUT"
+  | "EADDRINUSE"
+  | "EADDRNOTAVAIL"
+  | "EACCES"
+  | "ENOTFOUND"
+  | "EHOSTUNREACH"
+  | "ENETUNREACH"
+  | "ECLOSED"
+  | "EUNKNOWN";
+
+/** The socket operation during which a {@linkcode NetError} happened. */
+export type NetOperation = "connect" | "listen" | "read" | "write" | "close";
+
+/**
+ * A socket operation failed in the operating system or the runtime. The
+ * runtime's own error (one of Deno's error classes, or a Bun error) is kept as
+ * `cause`; `code` is the same on every runtime.
+ *
+ * @example Retrying only refused connections
+ * ```ts
+ * import { NetError } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * const error: unknown = new NetError("ECONNREFUSED", "connect", {
+ *   hostname: "127.0.0.1",
+ *   port: 9,
+ * });
+ * assert.ok(error instanceof NetError && error.code === "ECONNREFUSED");
+ * ```
+ */
+export class NetError extends TetherError {
+  override readonly code: NetErrorCode;
+  /** The operation that failed. */
+  readonly operation: NetOperation;
+  /** The remote (connect) or local (listen) address involved, if known. */
+  readonly address: { hostname: string; port: number } | undefined;
+
+  /**
+   * Creates the error.
+   *
+   * @param code The normalised OS condition.
+   * @param operation The operation that failed.
+   * @param address The address involved, if known.
+   * @param options Standard error options; `cause` is the runtime's error.
+   */
+  constructor(
+    code: NetErrorCode,
+    operation: NetOperation,
+    address?: { hostname: string; port: number },
+    options?: ErrorOptions,
+  ) {
+    const where = address
+      ? ` ${operation === "listen" ? "on" : "to"} ${
+        formatAddress(address.hostname, address.port)
+      }`
+      : "";
+    const detail = options?.cause instanceof Error
+      ? `: ${options.cause.message}`
+      : "";
+    super(
+      code,
+      `Cannot ${operation}${where} as the ${describe(code)} (${code})${detail}`,
+      options,
+    );
+    this.name = "NetError";
+    this.code = code;
+    this.operation = operation;
+    this.address = address;
+  }
+}
+
+function describe(code: NetErrorCode): string {
+  switch (code) {
+    case "ECONNREFUSED":
+      return "connection was refused";
+    case "ECONNRESET":
+      return "connection was reset by the peer";
+    case "ECONNABORTED":
+      return "connection was aborted";
+    case "EPIPE":
+      return "peer has closed the connection (broken pipe)";
+    case "ETIMEDOUT":
+      return "operation timed out";
+    case "EADDRINUSE":
+      return "address is already in use";
+    case "EADDRNOTAVAIL":
+      return "address is not available";
+    case "EACCES":
+      return "permission was denied";
+    case "ENOTFOUND":
+      return "host name could not be resolved";
+    case "EHOSTUNREACH":
+      return "host is unreachable";
+    case "ENETUNREACH":
+      return "network is unreachable";
+    case "ECLOSED":
+      return "socket is already closed";
+    case "EUNKNOWN":
+      return "runtime reported an error";
+  }
+}
+
+/** Formats a host and port, bracketing IPv6 literals. */
+export function formatAddress(hostname: string, port: number): string {
+  return hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
+}

@@ -1,0 +1,233 @@
+import { ConnectionClosedError } from "./errors.ts";
+import type { Framing } from "./framing/framing.ts";
+
+// Small frames are copied into a batch buffer so that a burst of them leaves
+// in one write; a write costs a syscall, a copy of 64 bytes costs nothing.
+const INITIAL_BUFFER_SIZE = 16 * 1024;
+// A batch this large is written at once instead of waiting for the burst to
+// end, so large frames stream instead of piling up.
+const FLUSH_THRESHOLD = 64 * 1024;
+// Payloads this large are written from the caller's buffer, not copied.
+const BY_REFERENCE_SIZE = 256 * 1024;
+// A batch buffer grown past this is dropped after use rather than kept.
+const MAX_RETAINED_BUFFER_SIZE = 1024 * 1024;
+
+interface Batch {
+  promise: Promise<void>;
+  resolve(): void;
+  reject(reason: unknown): void;
+}
+
+function createBatch(): Batch {
+  let resolve!: () => void;
+  let reject!: (reason: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // The promise is handed to every sender of the batch; those who do not
+  // await it must not cause an unhandled rejection. The failure also reaches
+  // the connection itself.
+  promise.catch(() => {});
+  return { promise, resolve, reject };
+}
+
+/**
+ * Encodes frames into batches and writes each batch with as few socket
+ * writes as possible.
+ *
+ * A batch is written when the burst that filled it ends: in the next
+ * microtask, or, while `corked()` says the reader still holds frames that
+ * will produce more output, once the reader runs dry ({@linkcode uncork}) or
+ * a timer fires. Frames that arrive during a write form the next batch.
+ * Every frame of a batch shares one promise, so sending costs no promise per
+ * frame.
+ */
+export class FrameWriter {
+  #framing: Framing;
+  #write: (chunk: Uint8Array) => Promise<void>;
+  #corked: () => boolean;
+  #buffer: Uint8Array<ArrayBuffer> = new Uint8Array(INITIAL_BUFFER_SIZE);
+  #spare: Uint8Array<ArrayBuffer> | undefined;
+  #start = 0;
+  #length = 0;
+  #segments: Uint8Array[] = [];
+  #batchBytes = 0;
+  #batch: Batch | undefined;
+  #inFlight: Batch | undefined;
+  #queued = 0;
+  #flushing = false;
+  #scheduled = false;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #ended = false;
+  #failure: { reason: unknown } | undefined;
+
+  constructor(
+    framing: Framing,
+    write: (chunk: Uint8Array) => Promise<void>,
+    corked: () => boolean,
+  ) {
+    this.#framing = framing;
+    this.#write = write;
+    this.#corked = corked;
+  }
+
+  /** Bytes accepted and not yet written. */
+  get queued(): number {
+    return this.#queued;
+  }
+
+  /**
+   * Queues one frame. Throws synchronously if the frame is invalid or the
+   * writer is closed; otherwise returns the promise of the frame's batch.
+   */
+  enqueue(payload: Uint8Array): Promise<void> {
+    if (this.#failure) {
+      throw new ConnectionClosedError("send", {
+        cause: this.#failure.reason,
+      });
+    }
+    if (this.#ended) throw new ConnectionClosedError("send");
+    const framing = this.#framing;
+    const header = framing.check(payload);
+    const size = payload.byteLength;
+    const trailer = framing.trailer;
+    if (size >= BY_REFERENCE_SIZE) {
+      this.#reserve(header);
+      framing.writeHeader(size, this.#buffer, this.#length);
+      this.#length += header;
+      this.#cut();
+      this.#segments.push(payload);
+      this.#reserve(trailer.byteLength);
+    } else {
+      this.#reserve(header + size + trailer.byteLength);
+      if (header > 0) framing.writeHeader(size, this.#buffer, this.#length);
+      this.#buffer.set(payload, this.#length + header);
+      this.#length += header + size;
+    }
+    if (trailer.byteLength > 0) {
+      this.#buffer.set(trailer, this.#length);
+      this.#length += trailer.byteLength;
+    }
+    const bytes = header + size + trailer.byteLength;
+    this.#queued += bytes;
+    this.#batchBytes += bytes;
+    const batch = this.#batch ??= createBatch();
+    this.#schedule();
+    return batch.promise;
+  }
+
+  /** Writes what is queued now: the reader has no more frames to answer. */
+  uncork(): void {
+    if (this.#batchBytes > 0 && !this.#flushing) this.#flush();
+  }
+
+  /**
+   * Refuses further frames and resolves once every queued frame is written.
+   * Rejects if writing fails.
+   */
+  end(): Promise<void> {
+    this.#ended = true;
+    if (this.#failure) return Promise.reject(this.#failure.reason);
+    const last = this.#batch ?? this.#inFlight;
+    if (!last) return Promise.resolve();
+    if (!this.#flushing) this.#flush();
+    return last.promise;
+  }
+
+  /** Drops every queued frame, rejecting their promises with `reason`. */
+  abort(reason: unknown): void {
+    if (this.#failure) return;
+    this.#failure = { reason };
+    this.#ended = true;
+    this.#clearTimer();
+    this.#inFlight?.reject(reason);
+    this.#batch?.reject(reason);
+    this.#inFlight = this.#batch = undefined;
+    this.#segments = [];
+    this.#start = this.#length = this.#batchBytes = this.#queued = 0;
+  }
+
+  #reserve(bytes: number): void {
+    const needed = this.#length + bytes;
+    if (needed <= this.#buffer.byteLength) return;
+    const pending = this.#length - this.#start;
+    let size = this.#buffer.byteLength * 2;
+    while (size < pending + bytes) size *= 2;
+    // Earlier segments of this batch may still point into the old buffer:
+    // only the part not yet cut moves.
+    const grown = new Uint8Array(size);
+    grown.set(this.#buffer.subarray(this.#start, this.#length));
+    this.#buffer = grown;
+    this.#start = 0;
+    this.#length = pending;
+  }
+
+  #cut(): void {
+    if (this.#length > this.#start) {
+      this.#segments.push(this.#buffer.subarray(this.#start, this.#length));
+      this.#start = this.#length;
+    }
+  }
+
+  #schedule(): void {
+    if (this.#flushing) return;
+    if (this.#batchBytes >= FLUSH_THRESHOLD) {
+      this.#flush();
+    } else if (this.#corked()) {
+      this.#timer ??= setTimeout(() => {
+        this.#timer = undefined;
+        this.uncork();
+      }, 0);
+    } else if (!this.#scheduled) {
+      this.#scheduled = true;
+      queueMicrotask(() => {
+        this.#scheduled = false;
+        this.uncork();
+      });
+    }
+  }
+
+  #clearTimer(): void {
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+  }
+
+  #flush(): void {
+    this.#flushing = true;
+    this.#clearTimer();
+    void this.#run();
+  }
+
+  async #run(): Promise<void> {
+    try {
+      while (this.#batchBytes > 0 && !this.#failure) {
+        this.#cut();
+        const segments = this.#segments;
+        const written = this.#buffer;
+        const bytes = this.#batchBytes;
+        const batch = this.#inFlight = this.#batch;
+        this.#segments = [];
+        this.#batch = undefined;
+        this.#batchBytes = 0;
+        this.#buffer = this.#spare ?? new Uint8Array(INITIAL_BUFFER_SIZE);
+        this.#spare = undefined;
+        this.#start = this.#length = 0;
+        for (const segment of segments) await this.#write(segment);
+        if (this.#failure) return;
+        this.#queued -= bytes;
+        this.#inFlight = undefined;
+        if (written.byteLength <= MAX_RETAINED_BUFFER_SIZE) {
+          this.#spare = written;
+        }
+        batch?.resolve();
+      }
+    } catch (error) {
+      this.abort(error);
+    } finally {
+      this.#flushing = false;
+    }
+  }
+}

@@ -1,0 +1,73 @@
+import {
+  NetError,
+  type NetErrorCode,
+  type NetOperation,
+} from "../errors.ts";
+import type { NetAddr } from "./types.ts";
+
+const CODES: ReadonlySet<string> = new Set<NetErrorCode>([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ECONNABORTED",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EADDRINUSE",
+  "EADDRNOTAVAIL",
+  "EACCES",
+  "ENOTFOUND",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+]);
+
+// Deno's error classes; most also carry a Node-style `code`, but
+// BadResource and a few others do not.
+const BY_NAME: Readonly<Record<string, NetErrorCode>> = {
+  ConnectionRefused: "ECONNREFUSED",
+  ConnectionReset: "ECONNRESET",
+  ConnectionAborted: "ECONNABORTED",
+  BrokenPipe: "EPIPE",
+  TimedOut: "ETIMEDOUT",
+  AddrInUse: "EADDRINUSE",
+  AddrNotAvailable: "EADDRNOTAVAIL",
+  PermissionDenied: "EACCES",
+  NotCapable: "EACCES",
+  BadResource: "ECLOSED",
+  Interrupted: "ECLOSED",
+  NotConnected: "ECLOSED",
+};
+
+/**
+ * Turns a runtime's socket error into a {@linkcode NetError}. Abort reasons
+ * and errors tether raised itself pass through unchanged.
+ */
+export function toNetError(
+  error: unknown,
+  operation: NetOperation,
+  address?: NetAddr,
+): unknown {
+  if (!(error instanceof Error)) return error;
+  if (error instanceof NetError) return error;
+  if (error.name === "AbortError" || error.name === "TimeoutError") {
+    return error;
+  }
+  const raw = (error as { code?: unknown }).code;
+  let code: NetErrorCode | undefined = typeof raw === "string" && CODES.has(raw)
+    ? raw as NetErrorCode
+    : BY_NAME[error.name];
+  if (code === undefined) {
+    code = /lookup address|getaddrinfo|name or service/i.test(error.message)
+      ? "ENOTFOUND"
+      : "EUNKNOWN";
+  }
+  return new NetError(
+    code,
+    operation,
+    address && { hostname: address.hostname, port: address.port },
+    { cause: error },
+  );
+}
+
+/** The error for an operation on a socket this side already closed. */
+export function closedError(operation: NetOperation): NetError {
+  return new NetError("ECLOSED", operation);
+}

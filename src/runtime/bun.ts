@@ -1,0 +1,356 @@
+/**
+ * The Bun runtime adapter, built on the socket handlers of `Bun.connect` and
+ * `Bun.listen`, with backpressure in both directions.
+ *
+ * tether detects Bun by itself; import this module only to pass the runtime
+ * explicitly, or to use the raw byte connections.
+ *
+ * ```ts ignore
+ * import { listen } from "@tether/tcp";
+ * import { bunRuntime } from "@tether/tcp/bun";
+ *
+ * await listen({ port: 8080, runtime: bunRuntime, handler: () => {} });
+ * ```
+ *
+ * @module
+ */
+import { NetError } from "../errors.ts";
+import { closedError, toNetError } from "./_net_error.ts";
+import { writableFor } from "./_streams.ts";
+import type {
+  Conn,
+  Listener,
+  NetAddr,
+  Runtime,
+  RuntimeConnectOptions,
+  RuntimeListenOptions,
+} from "./types.ts";
+
+// The slice of Bun's socket API this adapter uses, declared here so the
+// module type-checks without Bun's own type package.
+interface BunSocket {
+  data: BunConn | undefined;
+  write(data: Uint8Array): number;
+  end(): void;
+  shutdown(halfClose?: boolean): void;
+  terminate(): void;
+  pause(): void;
+  resume(): void;
+  setNoDelay(noDelay?: boolean): boolean;
+  setKeepAlive(enable?: boolean, initialDelay?: number): boolean;
+  readonly localAddress: string;
+  readonly localPort: number;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+}
+
+interface BunSocketHandler {
+  binaryType: "uint8array";
+  open(socket: BunSocket): void;
+  data(socket: BunSocket, data: Uint8Array): void;
+  drain(socket: BunSocket): void;
+  end(socket: BunSocket): void;
+  close(socket: BunSocket, error?: Error): void;
+  error(socket: BunSocket, error: Error): void;
+  connectError?(socket: BunSocket, error: Error): void;
+}
+
+interface BunTcpListener {
+  readonly hostname: string;
+  readonly port: number;
+  stop(closeActiveConnections?: boolean): void;
+}
+
+interface BunNet {
+  connect(options: {
+    hostname: string;
+    port: number;
+    allowHalfOpen: boolean;
+    socket: BunSocketHandler;
+  }): Promise<BunSocket>;
+  listen(options: {
+    hostname: string;
+    port: number;
+    allowHalfOpen: boolean;
+    socket: BunSocketHandler;
+  }): BunTcpListener;
+}
+
+function bunNet(): BunNet {
+  return (globalThis as unknown as { Bun: BunNet }).Bun;
+}
+
+// Bun hands each `data` event a fresh buffer of up to 512 KiB, so the queue
+// is bounded in bytes, not chunks; past this the socket is paused.
+const READ_HIGH_WATER_MARK = 64 * 1024;
+
+class BunConn implements Conn {
+  readonly readable: ReadableStream<Uint8Array>;
+  readonly writable: WritableStream<Uint8Array>;
+  readonly localAddr: NetAddr;
+  readonly remoteAddr: NetAddr;
+  #socket: BunSocket;
+  #controller!: ReadableStreamDefaultController<Uint8Array>;
+  #paused = false;
+  #readDone = false;
+  #closed = false;
+  #closedLocally = false;
+  #writeClosed = false;
+  #failure: unknown;
+  #drained: { resolve(): void; reject(error: unknown): void } | undefined;
+
+  constructor(socket: BunSocket) {
+    this.#socket = socket;
+    this.localAddr = { hostname: socket.localAddress, port: socket.localPort };
+    this.remoteAddr = {
+      hostname: socket.remoteAddress,
+      port: socket.remotePort,
+    };
+    this.readable = new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        this.#controller = controller;
+      },
+      pull: () => {
+        if (this.#paused && !this.#closed) {
+          this.#paused = false;
+          this.#socket.resume();
+        }
+      },
+      cancel: () => {
+        // Reading stops, writing goes on: keep the socket paused so the
+        // kernel, not this process, holds what the peer sends.
+        this.#readDone = true;
+        this.#pause();
+      },
+    }, new ByteLengthQueuingStrategy({ highWaterMark: READ_HIGH_WATER_MARK }));
+    this.writable = writableFor(this);
+  }
+
+  #pause(): void {
+    if (!this.#paused && !this.#closed) {
+      this.#paused = true;
+      this.#socket.pause();
+    }
+  }
+
+  onData(data: Uint8Array): void {
+    if (this.#readDone) return;
+    this.#controller.enqueue(data);
+    if ((this.#controller.desiredSize ?? 0) <= 0) this.#pause();
+  }
+
+  onEnd(): void {
+    if (this.#readDone) return;
+    this.#readDone = true;
+    this.#controller.close();
+  }
+
+  onDrain(): void {
+    const drained = this.#drained;
+    this.#drained = undefined;
+    drained?.resolve();
+  }
+
+  onClose(error?: Error): void {
+    this.#closed = true;
+    if (error && !this.#closedLocally) this.#failure = error;
+    if (!this.#readDone) {
+      this.#readDone = true;
+      if (this.#failure) {
+        this.#controller.error(
+          toNetError(this.#failure, "read", this.remoteAddr),
+        );
+      } else {
+        this.#controller.close();
+      }
+    }
+    const drained = this.#drained;
+    this.#drained = undefined;
+    drained?.reject(this.#writeFailure());
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    let rest = chunk;
+    while (rest.byteLength > 0) {
+      if (this.#closed || this.#writeClosed) throw this.#writeFailure();
+      const n = this.#socket.write(rest);
+      // Negative counts (-1, or a raw -errno) mean the socket is gone.
+      if (n < 0) throw this.#writeFailure();
+      if (n === rest.byteLength) return;
+      rest = rest.subarray(n);
+      await new Promise<void>((resolve, reject) => {
+        this.#drained = { resolve, reject };
+      });
+    }
+  }
+
+  #writeFailure(): unknown {
+    if (this.#failure) {
+      return toNetError(this.#failure, "write", this.remoteAddr);
+    }
+    return this.#closedLocally || this.#writeClosed
+      ? closedError("write")
+      : new NetError("EPIPE", "write", this.remoteAddr);
+  }
+
+  closeWrite(): Promise<void> {
+    if (!this.#closed && !this.#writeClosed) {
+      this.#writeClosed = true;
+      // `end()` closes both directions in Bun; `shutdown()` is the FIN.
+      this.#socket.shutdown();
+    }
+    return Promise.resolve();
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closedLocally = true;
+    this.#socket.end();
+  }
+
+  setNoDelay(noDelay: boolean): void {
+    if (!this.#closed) this.#socket.setNoDelay(noDelay);
+  }
+
+  setKeepAlive(keepAlive: boolean): void {
+    if (!this.#closed) this.#socket.setKeepAlive(keepAlive);
+  }
+}
+
+function handlers(onOpen: (conn: BunConn) => void): BunSocketHandler {
+  return {
+    binaryType: "uint8array",
+    open(socket) {
+      const conn = new BunConn(socket);
+      socket.data = conn;
+      onOpen(conn);
+    },
+    data: (socket, data) => socket.data?.onData(data),
+    drain: (socket) => socket.data?.onDrain(),
+    end: (socket) => socket.data?.onEnd(),
+    close: (socket, error) => socket.data?.onClose(error),
+    // Only exceptions thrown by these handlers arrive here; none should,
+    // but if one does, the socket it concerns is unusable.
+    error: (socket, error) => {
+      socket.data?.onClose(error);
+      socket.terminate();
+    },
+    // The promise of `Bun.connect` rejects with the same error.
+    connectError: () => {},
+  };
+}
+
+class BunListener implements Listener {
+  readonly addr: NetAddr;
+  #listener: BunTcpListener;
+  #accepted: BunConn[] = [];
+  #waiting: ((conn: Conn | null) => void)[] = [];
+  #closed = false;
+
+  constructor(options: RuntimeListenOptions) {
+    this.#listener = bunNet().listen({
+      hostname: options.hostname,
+      port: options.port,
+      allowHalfOpen: true,
+      socket: handlers((conn) => this.#onOpen(conn)),
+    });
+    this.addr = { hostname: options.hostname, port: this.#listener.port };
+  }
+
+  #onOpen(conn: BunConn): void {
+    if (this.#closed) {
+      conn.close();
+      return;
+    }
+    const waiter = this.#waiting.shift();
+    if (waiter) waiter(conn);
+    else this.#accepted.push(conn);
+  }
+
+  accept(): Promise<Conn | null> {
+    const conn = this.#accepted.shift();
+    if (conn) return Promise.resolve(conn);
+    if (this.#closed) return Promise.resolve(null);
+    return new Promise((resolve) => this.#waiting.push(resolve));
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Conn> {
+    for (let conn = await this.accept(); conn; conn = await this.accept()) {
+      yield conn;
+    }
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#listener.stop(false);
+    for (const conn of this.#accepted.splice(0)) conn.close();
+    for (const waiter of this.#waiting.splice(0)) waiter(null);
+  }
+}
+
+/**
+ * The Bun implementation of {@linkcode Runtime}.
+ *
+ * @example Raw bytes over Bun sockets
+ * ```ts ignore
+ * import { bunRuntime } from "@tether/tcp/bun";
+ *
+ * const listener = bunRuntime.listen({ hostname: "127.0.0.1", port: 0 });
+ * const conn = await bunRuntime.connect(listener.addr);
+ * conn.close();
+ * listener.close();
+ * ```
+ */
+export const bunRuntime: Runtime = {
+  name: "bun",
+  connect(options: RuntimeConnectOptions): Promise<Conn> {
+    const { hostname, port, signal } = options;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    let opened: BunConn | undefined;
+    const connecting = bunNet().connect({
+      hostname,
+      port,
+      allowHalfOpen: true,
+      socket: handlers((conn) => {
+        opened = conn;
+      }),
+    });
+    return new Promise<Conn>((resolve, reject) => {
+      // Bun.connect takes no signal: give up on the attempt, and close the
+      // socket if it opens after all.
+      const onAbort = () => {
+        reject(signal?.reason);
+        opened?.close();
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      connecting.then(
+        (socket) => {
+          signal?.removeEventListener("abort", onAbort);
+          const conn = socket.data ?? opened;
+          if (signal?.aborted || !conn) {
+            if (conn) conn.close();
+            else socket.terminate();
+            if (!signal?.aborted) {
+              reject(closedError("connect"));
+            }
+            return;
+          }
+          resolve(conn);
+        },
+        (error) => {
+          signal?.removeEventListener("abort", onAbort);
+          reject(toNetError(error, "connect", { hostname, port }));
+        },
+      );
+    });
+  },
+  listen(options: RuntimeListenOptions): Listener {
+    try {
+      return new BunListener(options);
+    } catch (error) {
+      throw toNetError(error, "listen", options);
+    }
+  },
+};

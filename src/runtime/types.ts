@@ -1,0 +1,165 @@
+/**
+ * The small contract between tether's runtime-agnostic core and a runtime's
+ * sockets. tether ships {@linkcode denoRuntime} and {@linkcode bunRuntime};
+ * implement this interface to run tether on anything else.
+ *
+ * @module
+ */
+
+/** A TCP endpoint. */
+export interface NetAddr {
+  /** The IP address (or host name) of the endpoint. */
+  hostname: string;
+  /** The TCP port of the endpoint. */
+  port: number;
+}
+
+/** Options for {@linkcode Runtime.connect}. */
+export interface RuntimeConnectOptions {
+  /** The host to dial. */
+  hostname: string;
+  /** The port to dial. */
+  port: number;
+  /**
+   * Cancels the connection attempt: the promise rejects with the signal's
+   * reason, and a socket that opens afterwards is closed at once.
+   */
+  signal?: AbortSignal;
+}
+
+/** Options for {@linkcode Runtime.listen}. */
+export interface RuntimeListenOptions {
+  /** The address to bind. */
+  hostname: string;
+  /** The port to bind; 0 picks a free port. */
+  port: number;
+}
+
+/**
+ * One TCP connection as a pair of byte streams, with a FIN that keeps the
+ * read side open (half-close) and a full close.
+ *
+ * Errors from the operating system surface as {@linkcode NetError}s with the
+ * same `code` on every runtime.
+ *
+ * @example Echoing raw bytes
+ * ```ts ignore
+ * import type { Conn } from "@tether/tcp";
+ *
+ * async function echo(conn: Conn): Promise<void> {
+ *   for await (const chunk of conn.readable) await conn.write(chunk);
+ *   await conn.closeWrite();
+ * }
+ * ```
+ */
+export interface Conn {
+  /**
+   * The bytes the peer sends. It closes when the peer sends a FIN (the write
+   * side stays usable), and errors with a `NetError` when the connection
+   * breaks. Cancelling it stops reading without closing the connection.
+   */
+  readonly readable: ReadableStream<Uint8Array>;
+  /**
+   * The bytes to send, as a stream: `close()` sends a FIN (like
+   * {@linkcode Conn.closeWrite}), `abort()` closes the connection. Do not
+   * mix it with {@linkcode Conn.write}.
+   */
+  readonly writable: WritableStream<Uint8Array>;
+  /** The local end of the connection. */
+  readonly localAddr: NetAddr;
+  /** The remote end of the connection. */
+  readonly remoteAddr: NetAddr;
+  /**
+   * Writes all of `chunk`, however many partial writes the socket needs.
+   * Calls must not overlap: wait for one to settle before the next. The
+   * caller must not modify `chunk` until the promise settles.
+   *
+   * @param chunk The bytes to send.
+   * @returns A promise that settles once the OS accepted every byte.
+   */
+  write(chunk: Uint8Array): Promise<void>;
+  /**
+   * Sends a FIN: the peer reads end-of-stream, and this side can still read.
+   *
+   * @returns A promise that settles once the FIN is queued.
+   */
+  closeWrite(): Promise<void>;
+  /**
+   * Closes both directions. A pending read ends quietly, a pending write
+   * rejects. Calling it again does nothing.
+   */
+  close(): void;
+  /**
+   * Turns Nagle's algorithm off (`true`) or on.
+   *
+   * @param noDelay Whether to send small segments at once.
+   */
+  setNoDelay(noDelay: boolean): void;
+  /**
+   * Turns TCP keep-alive probes on or off.
+   *
+   * @param keepAlive Whether to probe an idle connection.
+   */
+  setKeepAlive(keepAlive: boolean): void;
+}
+
+/**
+ * A bound TCP listener. Iterating it yields accepted connections until it is
+ * closed.
+ *
+ * @example Accepting connections
+ * ```ts ignore
+ * import type { Listener } from "@tether/tcp";
+ *
+ * async function acceptAll(listener: Listener): Promise<void> {
+ *   for await (const conn of listener) conn.close();
+ * }
+ * ```
+ */
+export interface Listener extends AsyncIterable<Conn> {
+  /** The bound address; `port` is the real port when 0 was requested. */
+  readonly addr: NetAddr;
+  /**
+   * Waits for the next connection.
+   *
+   * @returns The accepted connection, or `null` once the listener is closed.
+   */
+  accept(): Promise<Conn | null>;
+  /**
+   * Stops accepting. Connections already accepted stay open; a pending
+   * {@linkcode Listener.accept} resolves to `null`.
+   */
+  close(): void;
+}
+
+/**
+ * The sockets of one JavaScript runtime.
+ *
+ * @example Choosing the runtime explicitly
+ * ```ts ignore
+ * import { connect } from "@tether/tcp";
+ * import { denoRuntime } from "@tether/tcp/deno";
+ *
+ * const conn = await connect({ port: 8080, runtime: denoRuntime });
+ * ```
+ */
+export interface Runtime {
+  /** The runtime's name, such as `deno` or `bun`. */
+  readonly name: string;
+  /**
+   * Opens a TCP connection.
+   *
+   * @param options Where to connect, and an optional abort signal.
+   * @returns The open connection.
+   * @throws {NetError} If the connection cannot be established.
+   */
+  connect(options: RuntimeConnectOptions): Promise<Conn>;
+  /**
+   * Binds a TCP listener.
+   *
+   * @param options Where to listen.
+   * @returns The bound listener.
+   * @throws {NetError} If the address cannot be bound.
+   */
+  listen(options: RuntimeListenOptions): Listener;
+}

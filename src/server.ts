@@ -1,0 +1,329 @@
+import { checkDuration, checkPort, type FramingOption, resolveFraming } from "./_options.ts";
+import { Connection } from "./connection.ts";
+import { ConnectionClosedError, NetError } from "./errors.ts";
+import type { Framing } from "./framing/framing.ts";
+import { detectRuntime } from "./runtime/detect.ts";
+import type { Conn, Listener, NetAddr, Runtime } from "./runtime/types.ts";
+
+/** The default of {@linkcode ListenOptions.maxConnections}. */
+export const DEFAULT_MAX_CONNECTIONS = 10_000;
+/** The default of {@linkcode ListenOptions.shutdownTimeout}: 10 seconds. */
+export const DEFAULT_SHUTDOWN_TIMEOUT = 10_000;
+
+/**
+ * Serves one connection. The connection is closed when the returned promise
+ * settles (after the frames sent so far are written); a thrown error goes to
+ * {@linkcode ListenOptions.onError} and affects no other connection.
+ */
+export type ConnectionHandler = (conn: Connection) => void | Promise<void>;
+
+/** Options for {@linkcode listen}. */
+export interface ListenOptions {
+  /**
+   * The address to bind.
+   *
+   * @default {"0.0.0.0"}
+   */
+  hostname?: string;
+  /** The port to bind; `0` picks a free port (see {@linkcode Server.addr}). */
+  port: number;
+  /** Serves each connection, in a task of its own. */
+  handler: ConnectionHandler;
+  /**
+   * The wire format.
+   *
+   * @default {"length"}
+   */
+  framing?: FramingOption;
+  /** Aborting it closes the server gracefully, as {@linkcode Server.close}. */
+  signal?: AbortSignal;
+  /**
+   * Connections served at once; a connection beyond it is closed as soon as
+   * it is accepted, without disturbing the others.
+   *
+   * @default {10000}
+   */
+  maxConnections?: number;
+  /**
+   * Milliseconds that {@linkcode Server.close} lets handlers finish before it
+   * aborts the connections still open.
+   *
+   * @default {10000}
+   */
+  shutdownTimeout?: number;
+  /**
+   * Whether to turn off Nagle's algorithm on accepted connections.
+   *
+   * @default {true}
+   */
+  noDelay?: boolean;
+  /**
+   * Whether to turn on TCP keep-alive probes on accepted connections.
+   *
+   * @default {false}
+   */
+  keepAlive?: boolean;
+  /**
+   * Bytes that may wait to be written before a write through
+   * `Connection.writable` waits for the socket.
+   *
+   * @default {65536}
+   */
+  highWaterMark?: number;
+  /**
+   * Receives errors thrown by handlers, and errors of the accept loop (with
+   * no connection).
+   *
+   * @default {logs to console.error, except peers that reset or went away}
+   */
+  onError?: (error: unknown, conn?: Connection) => void;
+  /**
+   * The runtime's sockets.
+   *
+   * @default {the detected runtime}
+   */
+  runtime?: Runtime;
+}
+
+/**
+ * A listening server, from {@linkcode listen}.
+ *
+ * @example Closing a server
+ * ```ts
+ * import { listen } from "@tether/tcp";
+ *
+ * const server = await listen({ hostname: "127.0.0.1", port: 0, handler: () => {} });
+ * console.log(`listening on ${server.addr.hostname}:${server.addr.port}`);
+ * await server.close();
+ * ```
+ */
+export interface Server extends AsyncDisposable {
+  /** The bound address; `port` is the real port when 0 was requested. */
+  readonly addr: NetAddr;
+  /** The number of connections being served. */
+  readonly connections: number;
+  /** Settles once the server has shut down, however that was started. */
+  readonly finished: Promise<void>;
+  /**
+   * Shuts down gracefully: stops accepting, stops reading, lets each handler
+   * answer the frames already received and return, and after
+   * `shutdownTimeout` aborts the connections still open. Calling it again
+   * returns the same promise.
+   *
+   * @returns A promise that settles once every connection is closed.
+   */
+  close(): Promise<void>;
+}
+
+// Peers that vanish are part of a server's life, not errors worth a log line.
+const ROUTINE_CODES: ReadonlySet<string> = new Set([
+  "ECONNRESET",
+  "EPIPE",
+  "ECONNABORTED",
+  "ECLOSED",
+]);
+
+function logError(error: unknown, conn?: Connection): void {
+  if (error instanceof NetError && ROUTINE_CODES.has(error.code)) return;
+  const peer = conn
+    ? ` from ${conn.remoteAddr.hostname}:${conn.remoteAddr.port}`
+    : "";
+  console.error(`tether: connection${peer} failed:`, error);
+}
+
+class TcpServer implements Server {
+  readonly addr: NetAddr;
+  readonly finished: Promise<void>;
+  #listener: Listener;
+  #handler: ConnectionHandler;
+  #framing: Framing;
+  #options: ListenOptions;
+  #maxConnections: number;
+  #shutdownTimeout: number;
+  #onError: (error: unknown, conn?: Connection) => void;
+  #tasks = new Map<Connection, Promise<void>>();
+  #stopping = new AbortController();
+  #closing: Promise<void> | undefined;
+  #shutdownReason: ConnectionClosedError | undefined;
+  #accepting: Promise<void>;
+  #resolveFinished!: () => void;
+
+  constructor(listener: Listener, options: ListenOptions, framing: Framing) {
+    this.#listener = listener;
+    this.addr = listener.addr;
+    this.#options = options;
+    this.#handler = options.handler;
+    this.#framing = framing;
+    this.#maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    this.#shutdownTimeout = options.shutdownTimeout ??
+      DEFAULT_SHUTDOWN_TIMEOUT;
+    this.#onError = options.onError ?? logError;
+    this.finished = new Promise((resolve) => this.#resolveFinished = resolve);
+    this.#accepting = this.#acceptLoop();
+    const signal = options.signal;
+    if (signal) {
+      if (signal.aborted) void this.close();
+      else {
+        signal.addEventListener("abort", () => void this.close(), {
+          once: true,
+          signal: this.#stopping.signal,
+        });
+      }
+    }
+  }
+
+  get connections(): number {
+    return this.#tasks.size;
+  }
+
+  async #acceptLoop(): Promise<void> {
+    let retryDelay = 0;
+    while (!this.#stopping.signal.aborted) {
+      let conn: Conn | null;
+      try {
+        conn = await this.#listener.accept();
+        retryDelay = 0;
+      } catch (error) {
+        if (this.#stopping.signal.aborted) return;
+        // Accept fails for passing reasons too (out of file descriptors):
+        // back off rather than spin or give up.
+        this.#report(error);
+        retryDelay = Math.min(Math.max(retryDelay * 2, 5), 1000);
+        await sleep(retryDelay, this.#stopping.signal);
+        continue;
+      }
+      if (conn === null) return;
+      if (this.#tasks.size >= this.#maxConnections) {
+        conn.close();
+        continue;
+      }
+      this.#serve(conn);
+    }
+  }
+
+  #serve(raw: Conn): void {
+    const options = this.#options;
+    try {
+      raw.setNoDelay(options.noDelay ?? true);
+      if (options.keepAlive) raw.setKeepAlive(true);
+    } catch {
+      // The peer may already be gone; the handler will see it.
+    }
+    const conn = new Connection(raw, {
+      framing: this.#framing,
+      ...(options.highWaterMark !== undefined
+        ? { highWaterMark: options.highWaterMark }
+        : {}),
+    });
+    const task = (async () => {
+      try {
+        await this.#handler(conn);
+      } catch (error) {
+        this.#report(error, conn);
+      }
+      await conn.close();
+      this.#tasks.delete(conn);
+    })();
+    this.#tasks.set(conn, task);
+    if (this.#stopping.signal.aborted) conn.drain();
+  }
+
+  #report(error: unknown, conn?: Connection): void {
+    if (this.#shutdownReason && error === this.#shutdownReason) return;
+    try {
+      this.#onError(error, conn);
+    } catch (reportError) {
+      logError(reportError, conn);
+    }
+  }
+
+  close(): Promise<void> {
+    return this.#closing ??= this.#shutdown();
+  }
+
+  async #shutdown(): Promise<void> {
+    this.#stopping.abort();
+    this.#listener.close();
+    await this.#accepting;
+    for (const conn of this.#tasks.keys()) conn.drain();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.all(this.#tasks.values()),
+      new Promise((resolve) => timer = setTimeout(resolve, this.#shutdownTimeout)),
+    ]);
+    clearTimeout(timer);
+    if (this.#tasks.size > 0) {
+      this.#shutdownReason = new ConnectionClosedError(
+        `go on as the server shut down after ${this.#shutdownTimeout} ms`,
+      );
+      for (const conn of this.#tasks.keys()) conn.abort(this.#shutdownReason);
+    }
+    this.#resolveFinished();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+  });
+}
+
+/**
+ * Starts a framed TCP server: accepts connections and serves each in its own
+ * task with `handler`. A failing connection never affects another.
+ *
+ * @param options Where to listen, how to frame, and the handler.
+ * @returns The listening server.
+ * @throws {NetError} If the address cannot be bound, such as with
+ * `EADDRINUSE`.
+ * @throws {RangeError} If `port` or a limit is out of range.
+ *
+ * @example An echo server
+ * ```ts
+ * import { listen } from "@tether/tcp";
+ *
+ * await using server = await listen({
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   handler: async (conn) => {
+ *     for await (const frame of conn) conn.send(frame);
+ *   },
+ * });
+ * console.log(`listening on ${server.addr.hostname}:${server.addr.port}`);
+ * ```
+ */
+export async function listen(options: ListenOptions): Promise<Server> {
+  const { hostname = "0.0.0.0", port, handler } = options;
+  checkPort("listen", port, true);
+  if (typeof handler !== "function") {
+    throw new TypeError(
+      `Cannot listen as 'handler' must be a function: current value is ${typeof handler}`,
+    );
+  }
+  const max = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  if (!Number.isInteger(max) || max < 1) {
+    throw new RangeError(
+      `Cannot listen as 'maxConnections' must be a positive integer: current value is ${max}`,
+    );
+  }
+  checkDuration(
+    "listen",
+    "shutdownTimeout",
+    options.shutdownTimeout ?? DEFAULT_SHUTDOWN_TIMEOUT,
+  );
+  const framing = resolveFraming(options.framing);
+  const runtime = options.runtime ?? await detectRuntime();
+  options.signal?.throwIfAborted();
+  const listener = runtime.listen({ hostname, port });
+  return new TcpServer(listener, options, framing);
+}

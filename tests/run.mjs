@@ -1,0 +1,81 @@
+// Runs the static checks, then the whole suite on Deno and on Bun, and ends
+// with one line of totals: "N passed, N failed".
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const bin = (name) => fileURLToPath(new URL(`../node_modules/.bin/${name}`, import.meta.url));
+const env = { ...process.env, NO_COLOR: "1" };
+
+function run(command, args) {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    const collect = (stream, target) =>
+      stream.on("data", (data) => {
+        output += data;
+        target.write(data);
+      });
+    collect(child.stdout, process.stdout);
+    collect(child.stderr, process.stderr);
+    child.on("error", (error) => resolve({ code: 1, output: String(error) }));
+    child.on("close", (code) => resolve({ code: code ?? 1, output }));
+  });
+}
+
+const count = (output, pattern) => Number(output.match(pattern)?.[1] ?? NaN);
+
+const suites = [
+  {
+    name: "deno",
+    command: bin("deno"),
+    args: ["test", "--allow-net", "--allow-run", "--allow-read", "--allow-env", "tests/"],
+    parse: (out) => ({
+      passed: count(out, /(\d+) passed(?: \(\d+ steps?\))? \| \d+ failed/),
+      failed: count(out, /\d+ passed(?: \(\d+ steps?\))? \| (\d+) failed/),
+    }),
+  },
+  {
+    name: "bun",
+    command: bin("bun"),
+    args: ["test", "--timeout", "60000", "./tests/"],
+    parse: (out) => ({
+      passed: count(out, /^\s*(\d+) pass$/m),
+      failed: count(out, /^\s*(\d+) fail$/m),
+    }),
+  },
+];
+
+const only = process.argv[2];
+let passed = 0;
+let failed = 0;
+let broken = false;
+
+if (!only || only === "check") {
+  console.log("\n== static checks (deno task check)");
+  const { code } = await run(bin("deno"), ["task", "check"]);
+  if (code !== 0) {
+    console.log("static checks failed");
+    broken = true;
+  }
+}
+
+for (const suite of suites) {
+  if (only && only !== suite.name) continue;
+  console.log(`\n== test suite on ${suite.name}`);
+  const { code, output } = await run(suite.command, suite.args);
+  const result = suite.parse(output);
+  if (Number.isNaN(result.passed) || Number.isNaN(result.failed)) {
+    console.log(`${suite.name}: no test summary found (exit code ${code})`);
+    failed += 1;
+    broken = true;
+    continue;
+  }
+  console.log(`${suite.name}: ${result.passed} passed, ${result.failed} failed`);
+  passed += result.passed;
+  failed += result.failed;
+  if (code !== 0) broken = true;
+}
+
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(broken || failed > 0 ? 1 : 0);

@@ -1,0 +1,267 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  connect,
+  type Connection,
+  ConnectionClosedError,
+  FrameTooLargeError,
+  FrameTruncatedError,
+  lengthPrefixed,
+  NetError,
+} from "../mod.ts";
+import {
+  echo,
+  HOST,
+  pattern,
+  readExactly,
+  runtime,
+  serve,
+  take,
+} from "./_utils.ts";
+
+const text = new TextDecoder();
+
+test("listen() binds port 0 to a free port and reports it", async () => {
+  await using server = await serve(echo);
+  assert.equal(server.addr.hostname, HOST);
+  assert.ok(server.addr.port > 0);
+  await using conn = await connect({ port: server.addr.port });
+  await conn.send("hello");
+  const [reply] = await take(conn, 1);
+  assert.equal(text.decode(reply), "hello");
+});
+
+test("listen() rejects a bound port with NetError EADDRINUSE", async () => {
+  await using server = await serve(echo);
+  await assert.rejects(
+    serve(echo, { port: server.addr.port }),
+    (error: unknown) =>
+      error instanceof NetError && error.code === "EADDRINUSE",
+  );
+});
+
+test("listen() validates its options", async () => {
+  await assert.rejects(serve(echo, { port: 70000 }), RangeError);
+  await assert.rejects(serve(echo, { maxConnections: 0 }), RangeError);
+  await assert.rejects(
+    serve(undefined as unknown as () => void),
+    TypeError,
+  );
+});
+
+test("listen() serves 200 concurrent clients, each getting exactly its own replies", async () => {
+  await using server = await serve(async (conn) => {
+    for await (const frame of conn) conn.send(frame);
+  });
+  const clients = 200;
+  const perClient = 25;
+  const results = await Promise.all(
+    Array.from({ length: clients }, async (_, id) => {
+      await using conn = await connect({ port: server.addr.port });
+      const sent = Array.from(
+        { length: perClient },
+        (_, i) => `client ${id} message ${i}`,
+      );
+      const received = take(conn, perClient);
+      for (const message of sent) conn.send(message);
+      const replies = (await received).map((frame) => text.decode(frame));
+      assert.deepEqual(replies, sent);
+      return replies.length;
+    }),
+  );
+  assert.equal(results.reduce((a, b) => a + b, 0), clients * perClient);
+});
+
+test("listen() isolates a connection that sends an oversize frame", async () => {
+  const errors: unknown[] = [];
+  await using server = await serve(echo, {
+    framing: lengthPrefixed({ maxFrameSize: 1024 }),
+    onError: (error) => errors.push(error),
+  });
+  await using good = await connect({ port: server.addr.port });
+  const bad = await runtime.connect({ hostname: HOST, port: server.addr.port });
+  // Declares 4 GiB - 1: must be refused without allocating anything.
+  await bad.write(new Uint8Array([0xff, 0xff, 0xff, 0xff, 1, 2, 3]));
+  const reader = bad.readable.getReader();
+  const { done } = await reader.read();
+  assert.ok(done, "the offending connection is closed");
+  bad.close();
+  assert.equal(errors.length, 1);
+  assert.ok(errors[0] instanceof FrameTooLargeError);
+  assert.equal((errors[0] as FrameTooLargeError).size, 0xffffffff);
+  assert.equal((errors[0] as FrameTooLargeError).limit, 1024);
+
+  await good.send("still served");
+  const [reply] = await take(good, 1);
+  assert.equal(text.decode(reply), "still served");
+});
+
+test("listen() reports a truncated frame to the handler", async () => {
+  const seen = Promise.withResolvers<unknown>();
+  await using server = await serve(async (conn) => {
+    try {
+      for await (const _ of conn) { /* nothing is complete */ }
+      seen.resolve(undefined);
+    } catch (error) {
+      seen.resolve(error);
+    }
+  });
+  const raw = await runtime.connect({ hostname: HOST, port: server.addr.port });
+  await raw.write(new Uint8Array([0, 0, 0, 10, 1, 2, 3]));
+  await raw.closeWrite();
+  const error = await seen.promise;
+  assert.ok(error instanceof FrameTruncatedError);
+  assert.equal(error.received, 7);
+  assert.equal(error.expected, 14);
+  raw.close();
+});
+
+test("listen() routes a handler's error to onError and keeps serving", async () => {
+  const errors: unknown[] = [];
+  await using server = await serve(async (conn) => {
+    for await (const frame of conn) {
+      if (text.decode(frame) === "boom") throw new Error("handler failed");
+      conn.send(frame);
+    }
+  }, { onError: (error) => errors.push(error) });
+  const doomed = await connect({ port: server.addr.port });
+  await doomed.send("boom");
+  assert.deepEqual(await take(doomed, 0), []);
+  for await (const _ of doomed) assert.fail("no reply expected");
+  await doomed.close();
+  assert.equal(errors.length, 1);
+  assert.equal((errors[0] as Error).message, "handler failed");
+
+  await using other = await connect({ port: server.addr.port });
+  await other.send("fine");
+  assert.equal(text.decode((await take(other, 1))[0]), "fine");
+});
+
+test("listen() closes connections beyond maxConnections at once", async () => {
+  await using server = await serve(echo, { maxConnections: 2 });
+  await using a = await connect({ port: server.addr.port });
+  await using b = await connect({ port: server.addr.port });
+  await a.send("a");
+  await b.send("b");
+  await take(a, 1);
+  await take(b, 1);
+  assert.equal(server.connections, 2);
+  const c = await connect({ port: server.addr.port });
+  for await (const _ of c) assert.fail("the extra connection gets nothing");
+  await c.close();
+  await a.send("a again");
+  assert.equal(text.decode((await take(a, 1))[0]), "a again");
+});
+
+test("Connection keeps the write side open after the peer's FIN (half-close)", async () => {
+  await using server = await serve(async (conn) => {
+    let total = 0;
+    for await (const frame of conn) total += frame.byteLength;
+    // The client has finished sending; the reply still reaches it.
+    await conn.send(`total ${total}`);
+  });
+  await using conn = await connect({ port: server.addr.port });
+  conn.send(new Uint8Array(10));
+  conn.send(new Uint8Array(20));
+  await conn.closeWrite();
+  await assert.rejects(conn.send("late"), ConnectionClosedError);
+  const replies = [];
+  for await (const frame of conn) replies.push(text.decode(frame));
+  assert.deepEqual(replies, ["total 30"]);
+});
+
+test("Connection moves frames from 0 bytes to 4 MiB intact in both directions", async () => {
+  await using server = await serve(echo);
+  await using conn = await connect({ port: server.addr.port });
+  const sizes = [
+    0,
+    1,
+    2,
+    255,
+    65535,
+    65536,
+    65537,
+    256 * 1024,
+    1024 * 1024,
+    4 * 1024 * 1024,
+  ];
+  const payloads = sizes.map((size, i) => pattern(size, i));
+  const received = take(conn, payloads.length);
+  for (const payload of payloads) conn.send(payload);
+  const frames = await received;
+  assert.deepEqual(frames.map((f) => f.byteLength), sizes);
+  frames.forEach((frame, i) => assert.deepEqual(frame, payloads[i]));
+});
+
+test("Connection speaks the classic wire format byte for byte", async () => {
+  await using server = await serve(echo);
+  const raw = await runtime.connect({ hostname: HOST, port: server.addr.port });
+  const reader = raw.readable.getReader();
+  // Two frames sent one byte at a time: [0,0,0,3,'a','b','c'] and an empty one.
+  const wire = new Uint8Array([0, 0, 0, 3, 97, 98, 99, 0, 0, 0, 0]);
+  for (const byte of wire) await raw.write(new Uint8Array([byte]));
+  assert.deepEqual(await readExactly(reader, wire.byteLength), wire);
+  raw.close();
+});
+
+test("Server.close() answers the frames already received, then closes", async () => {
+  const received = Promise.withResolvers<void>();
+  const server = await serve(async (conn) => {
+    let count = 0;
+    for await (const frame of conn) {
+      // A slow exchange: the reply comes after the shutdown has begun.
+      if (++count === 50) received.resolve();
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      conn.send(frame);
+    }
+  });
+  const conn = await connect({ port: server.addr.port });
+  const replies = (async () => {
+    const frames = [];
+    for await (const frame of conn) frames.push(text.decode(frame));
+    return frames;
+  })();
+  const sent = Array.from({ length: 50 }, (_, i) => `request ${i}`);
+  for (const message of sent) conn.send(message);
+  await received.promise;
+  await server.close();
+  assert.deepEqual(await replies, sent);
+  await conn.close();
+  await server.finished;
+  await assert.rejects(
+    connect({ port: server.addr.port }),
+    (error: unknown) =>
+      error instanceof NetError && error.code === "ECONNREFUSED",
+  );
+});
+
+test("Server.close() aborts handlers that outlive shutdownTimeout", async () => {
+  const errors: unknown[] = [];
+  const started = Promise.withResolvers<Connection>();
+  const server = await serve(async (conn) => {
+    started.resolve(conn);
+    // A handler that never reads and never returns on its own.
+    await new Promise<void>((resolve) =>
+      conn.signal.addEventListener("abort", () => resolve())
+    );
+  }, { shutdownTimeout: 50, onError: (error) => errors.push(error) });
+  const client = await connect({ port: server.addr.port });
+  const serverSide = await started.promise;
+  await server.close();
+  assert.ok(serverSide.signal.aborted);
+  assert.ok(serverSide.signal.reason instanceof ConnectionClosedError);
+  for await (const _ of client) assert.fail("nothing was sent");
+  await client.close();
+  assert.deepEqual(errors, []);
+});
+
+test("listen() closes gracefully when its signal is aborted", async () => {
+  const controller = new AbortController();
+  const server = await serve(echo, { signal: controller.signal });
+  await using conn = await connect({ port: server.addr.port });
+  await conn.send("before");
+  await take(conn, 1);
+  controller.abort();
+  await server.finished;
+  for await (const _ of conn) assert.fail("the connection ends");
+});
