@@ -1,5 +1,5 @@
 /**
- * Framed, self-healing TCP for Deno and Bun.
+ * Framed, self-healing TCP for Deno and Bun, with no runtime dependencies.
  *
  * TCP delivers a byte stream: messages stick together or arrive in halves.
  * tether turns it into whole frames (length-prefixed, newline-delimited or
@@ -35,11 +35,7 @@ export {
   DEFAULT_SHUTDOWN_TIMEOUT,
   listen,
 } from "./src/server.ts";
-export type {
-  ConnectionHandler,
-  ListenOptions,
-  Server,
-} from "./src/server.ts";
+export type { ConnectionHandler, ListenOptions, Server } from "./src/server.ts";
 export { Connection } from "./src/connection.ts";
 export type { ConnectionOptions } from "./src/connection.ts";
 export type { FramingOption } from "./src/_options.ts";
@@ -61,17 +57,17 @@ export {
   DEFAULT_MAX_FRAME_SIZE,
   DEFAULT_MAX_LINE_LENGTH,
   encodeFrame,
+  fixedSize,
   FixedSizeDecoderStream,
   FixedSizeEncoderStream,
-  fixedSize,
   FrameDecoderStream,
   FrameEncoderStream,
+  lengthPrefixed,
   LengthPrefixedDecoderStream,
   LengthPrefixedEncoderStream,
-  lengthPrefixed,
   LineDecoderStream,
-  LineEncoderStream,
   lineDelimited,
+  LineEncoderStream,
 } from "./src/framing/mod.ts";
 export type {
   FrameDecoder,

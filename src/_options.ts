@@ -13,7 +13,9 @@ export type FramingOption = "length" | "line" | Framing;
 export function resolveFraming(framing: FramingOption | undefined): Framing {
   if (framing === undefined || framing === "length") return lengthPrefixed();
   if (framing === "line") return lineDelimited();
-  if (typeof framing === "object" && typeof framing.createDecoder === "function") {
+  if (
+    typeof framing === "object" && typeof framing.createDecoder === "function"
+  ) {
     return framing;
   }
   throw new TypeError(

@@ -1,4 +1,9 @@
-import { checkDuration, checkPort, type FramingOption, resolveFraming } from "./_options.ts";
+import {
+  checkDuration,
+  checkPort,
+  type FramingOption,
+  resolveFraming,
+} from "./_options.ts";
 import { Connection } from "./connection.ts";
 import { ConnectTimeoutError } from "./errors.ts";
 import { detectRuntime } from "./runtime/detect.ts";

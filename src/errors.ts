@@ -209,7 +209,9 @@ export class ConnectTimeoutError extends TetherError {
   ) {
     super(
       "CONNECT_TIMEOUT",
-      `Cannot connect to ${formatAddress(hostname, port)} as no connection was established within ${timeout} ms`,
+      `Cannot connect to ${
+        formatAddress(hostname, port)
+      } as no connection was established within ${timeout} ms`,
       options,
     );
     this.name = "ConnectTimeoutError";
@@ -290,6 +292,7 @@ export type NetOperation = "connect" | "listen" | "read" | "write" | "close";
  * ```
  */
 export class NetError extends TetherError {
+  /** The OS condition, the same on every runtime. */
   override readonly code: NetErrorCode;
   /** The operation that failed. */
   readonly operation: NetOperation;
@@ -363,5 +366,7 @@ function describe(code: NetErrorCode): string {
 
 /** Formats a host and port, bracketing IPv6 literals. */
 export function formatAddress(hostname: string, port: number): string {
-  return hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
+  return hostname.includes(":")
+    ? `[${hostname}]:${port}`
+    : `${hostname}:${port}`;
 }

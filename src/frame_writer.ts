@@ -145,7 +145,11 @@ export class FrameWriter {
     this.#batch?.reject(reason);
     this.#inFlight = this.#batch = undefined;
     this.#segments = [];
-    this.#start = this.#length = this.#batchBytes = this.#queued = 0;
+    this.#start =
+      this.#length =
+      this.#batchBytes =
+      this.#queued =
+        0;
   }
 
   #reserve(bytes: number): void {

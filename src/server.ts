@@ -1,4 +1,9 @@
-import { checkDuration, checkPort, type FramingOption, resolveFraming } from "./_options.ts";
+import {
+  checkDuration,
+  checkPort,
+  type FramingOption,
+  resolveFraming,
+} from "./_options.ts";
 import { Connection } from "./connection.ts";
 import { ConnectionClosedError, NetError } from "./errors.ts";
 import type { Framing } from "./framing/framing.ts";
@@ -249,7 +254,9 @@ class TcpServer implements Server {
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
       Promise.all(this.#tasks.values()),
-      new Promise((resolve) => timer = setTimeout(resolve, this.#shutdownTimeout)),
+      new Promise((resolve) =>
+        timer = setTimeout(resolve, this.#shutdownTimeout)
+      ),
     ]);
     clearTimeout(timer);
     if (this.#tasks.size > 0) {

@@ -13,6 +13,8 @@ import {
   type Server,
 } from "../mod.ts";
 
+export { prng as seeded } from "./framing/_chunking.ts";
+
 export const runtime: Runtime = await detectRuntime();
 export const HOST = "127.0.0.1";
 
@@ -41,18 +43,6 @@ export async function take(
     if (frames.length === count) break;
   }
   return frames;
-}
-
-/** A deterministic pseudo-random source (mulberry32). */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Bytes 0..n-1 of a pattern that differs per `salt`. */

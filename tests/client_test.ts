@@ -28,7 +28,7 @@ const hangingRuntime: Runtime = {
   },
 };
 
-async function closedPort(): Promise<number> {
+function closedPort(): number {
   const listener = runtime.listen({ hostname: HOST, port: 0 });
   const port = listener.addr.port;
   listener.close();
@@ -36,7 +36,7 @@ async function closedPort(): Promise<number> {
 }
 
 test("connect() fails with NetError ECONNREFUSED when nothing listens", async () => {
-  const port = await closedPort();
+  const port = closedPort();
   await assert.rejects(connect({ port }), (error: unknown) => {
     assert.ok(error instanceof NetError);
     assert.equal(error.code, "ECONNREFUSED");

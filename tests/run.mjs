@@ -4,12 +4,17 @@ import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const bin = (name) => fileURLToPath(new URL(`../node_modules/.bin/${name}`, import.meta.url));
+const bin = (name) =>
+  fileURLToPath(new URL(`../node_modules/.bin/${name}`, import.meta.url));
 const env = { ...process.env, NO_COLOR: "1" };
 
 function run(command, args) {
   return new Promise((resolve) => {
-    const child = spawn(command, args, { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(command, args, {
+      cwd: root,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let output = "";
     const collect = (stream, target) =>
       stream.on("data", (data) => {
@@ -29,7 +34,18 @@ const suites = [
   {
     name: "deno",
     command: bin("deno"),
-    args: ["test", "--allow-net", "--allow-run", "--allow-read", "--allow-env", "tests/"],
+    args: [
+      "test",
+      "--allow-net",
+      "--allow-run",
+      "--allow-read",
+      "--allow-env",
+      // The JSDoc examples run too: they are the first code users copy.
+      "--doc",
+      "mod.ts",
+      "src/",
+      "tests/",
+    ],
     parse: (out) => ({
       passed: count(out, /(\d+) passed(?: \(\d+ steps?\))? \| \d+ failed/),
       failed: count(out, /\d+ passed(?: \(\d+ steps?\))? \| (\d+) failed/),
@@ -71,7 +87,9 @@ for (const suite of suites) {
     broken = true;
     continue;
   }
-  console.log(`${suite.name}: ${result.passed} passed, ${result.failed} failed`);
+  console.log(
+    `${suite.name}: ${result.passed} passed, ${result.failed} failed`,
+  );
   passed += result.passed;
   failed += result.failed;
   if (code !== 0) broken = true;

@@ -1,8 +1,4 @@
-import {
-  NetError,
-  type NetErrorCode,
-  type NetOperation,
-} from "../errors.ts";
+import { NetError, type NetErrorCode, type NetOperation } from "../errors.ts";
 import type { NetAddr } from "./types.ts";
 
 const CODES: ReadonlySet<string> = new Set<NetErrorCode>([

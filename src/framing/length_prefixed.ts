@@ -1,0 +1,392 @@
+import { FrameTooLargeError, FrameTruncatedError } from "../errors.ts";
+import type { FrameDecoder, FrameSink, Framing } from "./framing.ts";
+import {
+  checkOptions,
+  checkSize,
+  formatValue,
+  PendingBytes,
+} from "./_pending.ts";
+
+/**
+ * The default limit in bytes of a length-prefixed payload: 8 MiB, as in
+ * tokio's `LengthDelimitedCodec`.
+ *
+ * @example Reading the effective limit
+ * ```ts
+ * import { DEFAULT_MAX_FRAME_SIZE, lengthPrefixed } from "@tether/tcp/framing";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(DEFAULT_MAX_FRAME_SIZE, 8 * 1024 * 1024);
+ * assert.equal(lengthPrefixed().maxFrameSize, DEFAULT_MAX_FRAME_SIZE);
+ * ```
+ */
+export const DEFAULT_MAX_FRAME_SIZE: number = 8 * 1024 * 1024;
+
+/**
+ * Options of {@linkcode lengthPrefixed}.
+ *
+ * @example A 2-byte little-endian prefix
+ * ```ts
+ * import { encodeFrame, lengthPrefixed, type LengthPrefixedOptions } from "@tether/tcp/framing";
+ * import assert from "node:assert/strict";
+ *
+ * const options: LengthPrefixedOptions = { headerSize: 2, byteOrder: "little" };
+ * const wire = encodeFrame(lengthPrefixed(options), new Uint8Array([9]));
+ * assert.deepEqual(wire, new Uint8Array([1, 0, 9]));
+ * ```
+ */
+export interface LengthPrefixedOptions {
+  /**
+   * The width in bytes of the unsigned length field in front of each payload.
+   *
+   * @default {4}
+   */
+  headerSize?: 1 | 2 | 4 | 8;
+  /**
+   * The byte order of the length field.
+   *
+   * @default {"big"}
+   */
+  byteOrder?: "big" | "little";
+  /**
+   * The largest payload in bytes accepted in either direction; the header is
+   * not counted. A non-negative safe integer. The effective limit is the
+   * smaller of this and the largest length the header can hold (255 for a
+   * 1-byte header, 65 535 for 2 bytes, 4 294 967 295 for 4 bytes,
+   * `Number.MAX_SAFE_INTEGER` for 8 bytes), so with a 1- or 2-byte header the
+   * default is lowered to fit.
+   *
+   * @default {DEFAULT_MAX_FRAME_SIZE}
+   */
+  maxFrameSize?: number;
+}
+
+/**
+ * Creates the length-prefixed framing: each payload is preceded by its length
+ * in bytes as an unsigned integer of `headerSize` bytes. The default is a
+ * 4-byte big-endian length, so the payload `[1, 2, 3]` is sent as
+ * `[0, 0, 0, 3, 1, 2, 3]`.
+ *
+ * The decoder checks each declared length against `maxFrameSize` as soon as
+ * the header is complete, before it buffers or allocates anything, and its
+ * memory grows only with the bytes that actually arrive. Zero-length payloads
+ * are valid. Length fields of 8 bytes whose value exceeds
+ * `Number.MAX_SAFE_INTEGER` are always over the limit.
+ *
+ * @param options The header layout and the size limit.
+ * @returns The framing.
+ * @throws {RangeError} If `headerSize` is not 1, 2, 4 or 8, `byteOrder` is not
+ * `"big"` or `"little"`, or `maxFrameSize` is not a non-negative safe integer.
+ * @throws {TypeError} If `options` is not an object, or `maxFrameSize` is not
+ * a number.
+ *
+ * @example Round-tripping frames
+ * ```ts
+ * import { encodeFrame, lengthPrefixed } from "@tether/tcp/framing";
+ * import assert from "node:assert/strict";
+ *
+ * const framing = lengthPrefixed();
+ * const wire = encodeFrame(framing, new Uint8Array([1, 2, 3]));
+ * assert.deepEqual(wire, new Uint8Array([0, 0, 0, 3, 1, 2, 3]));
+ *
+ * const frames: Uint8Array[] = [];
+ * const decoder = framing.createDecoder();
+ * decoder.decode(wire, { enqueue: (frame) => frames.push(frame) });
+ * decoder.end();
+ * assert.deepEqual(frames, [new Uint8Array([1, 2, 3])]);
+ * ```
+ *
+ * @example Clamping the limit to the header width
+ * ```ts
+ * import { lengthPrefixed } from "@tether/tcp/framing";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(lengthPrefixed({ headerSize: 2 }).maxFrameSize, 65_535);
+ * assert.equal(lengthPrefixed({ maxFrameSize: 1024 }).maxFrameSize, 1024);
+ * ```
+ */
+export function lengthPrefixed(options?: LengthPrefixedOptions): Framing {
+  checkOptions(options);
+  const headerSize = options?.headerSize ?? 4;
+  if (
+    headerSize !== 1 && headerSize !== 2 && headerSize !== 4 && headerSize !== 8
+  ) {
+    throw new RangeError(
+      `Cannot create framing as 'headerSize' must be 1, 2, 4 or 8: current value is ${
+        formatValue(headerSize)
+      }`,
+    );
+  }
+  const byteOrder = options?.byteOrder ?? "big";
+  if (byteOrder !== "big" && byteOrder !== "little") {
+    throw new RangeError(
+      `Cannot create framing as 'byteOrder' must be "big" or "little": current value is ${
+        formatValue(byteOrder)
+      }`,
+    );
+  }
+  const maxFrameSize = checkSize(
+    "maxFrameSize",
+    options?.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE,
+    0,
+  );
+  const headerMax = headerSize === 8
+    ? Number.MAX_SAFE_INTEGER
+    : 2 ** (8 * headerSize) - 1;
+  return new LengthPrefixedFraming(
+    headerSize,
+    byteOrder === "little",
+    Math.min(maxFrameSize, headerMax),
+  );
+}
+
+class LengthPrefixedFraming implements Framing {
+  readonly name = "length-prefixed";
+  readonly maxFrameSize: number;
+  readonly trailer: Uint8Array = new Uint8Array(0);
+  readonly #headerSize: 1 | 2 | 4 | 8;
+  readonly #little: boolean;
+
+  constructor(
+    headerSize: 1 | 2 | 4 | 8,
+    little: boolean,
+    maxFrameSize: number,
+  ) {
+    this.#headerSize = headerSize;
+    this.#little = little;
+    this.maxFrameSize = maxFrameSize;
+    Object.freeze(this);
+  }
+
+  createDecoder(): FrameDecoder {
+    return new LengthPrefixedDecoder(
+      this.#headerSize,
+      this.#little,
+      this.maxFrameSize,
+    );
+  }
+
+  check(payload: Uint8Array): number {
+    if (payload.byteLength > this.maxFrameSize) {
+      throw new FrameTooLargeError(payload.byteLength, this.maxFrameSize);
+    }
+    return this.#headerSize;
+  }
+
+  writeHeader(payloadLength: number, target: Uint8Array, offset: number): void {
+    // A length that does not fit would silently desynchronise the peer, so
+    // this is checked even though callers are meant to call check() first.
+    if (
+      !Number.isInteger(payloadLength) || payloadLength < 0 ||
+      payloadLength > this.maxFrameSize
+    ) {
+      throw new RangeError(
+        `Cannot write header as 'payloadLength' must be an integer from 0 to ${this.maxFrameSize}: current value is ${payloadLength}`,
+      );
+    }
+    if (!(offset >= 0 && offset + this.#headerSize <= target.byteLength)) {
+      throw new RangeError(
+        `Cannot write header as it does not fit in the target at 'offset': current value is ${offset}`,
+      );
+    }
+    const little = this.#little;
+    switch (this.#headerSize) {
+      case 1:
+        target[offset] = payloadLength;
+        break;
+      case 2:
+        writeUint16(target, offset, payloadLength, little);
+        break;
+      case 4:
+        writeUint32(target, offset, payloadLength, little);
+        break;
+      case 8: {
+        const high = Math.floor(payloadLength / 0x1_0000_0000);
+        const low = payloadLength >>> 0;
+        writeUint32(target, little ? offset + 4 : offset, high, little);
+        writeUint32(target, little ? offset : offset + 4, low, little);
+        break;
+      }
+    }
+  }
+}
+
+class LengthPrefixedDecoder implements FrameDecoder {
+  readonly #headerSize: 1 | 2 | 4 | 8;
+  readonly #little: boolean;
+  readonly #limit: number;
+  /** Holds a header split across chunks. */
+  readonly #scratch: Uint8Array;
+  /** Header bytes in `#scratch` while the header is incomplete. */
+  #headerHave = 0;
+  /** Declared payload length of the unfinished frame, or -1 between frames. */
+  #need = -1;
+  readonly #pending = new PendingBytes();
+  #error: Error | undefined = undefined;
+
+  constructor(headerSize: 1 | 2 | 4 | 8, little: boolean, limit: number) {
+    this.#headerSize = headerSize;
+    this.#little = little;
+    this.#limit = limit;
+    this.#scratch = new Uint8Array(headerSize);
+  }
+
+  get buffered(): number {
+    // The header is counted once read, so that `buffered > 0` exactly when a
+    // frame is unfinished, even before its first payload byte arrives.
+    return this.#need >= 0
+      ? this.#headerSize + this.#pending.byteLength
+      : this.#headerHave;
+  }
+
+  decode(chunk: Uint8Array, sink: FrameSink): void {
+    if (this.#error !== undefined) throw this.#error;
+    let pos = 0;
+    if (this.#headerHave > 0 || this.#need >= 0) {
+      pos = this.#resume(chunk, sink);
+      if (pos < 0) return;
+    }
+    // The hot path: frames that lie wholly inside this chunk are handed out
+    // as views with no allocation but the view itself.
+    const size = this.#headerSize;
+    const little = this.#little;
+    const limit = this.#limit;
+    const end = chunk.byteLength;
+    while (pos + size <= end) {
+      const length = readLength(chunk, pos, size, little);
+      if (length > limit) throw this.#tooLarge(length);
+      const start = pos + size;
+      const stop = start + length;
+      if (stop > end) {
+        this.#need = length;
+        if (start < end) this.#pending.append(chunk.subarray(start), length);
+        return;
+      }
+      sink.enqueue(chunk.subarray(start, stop));
+      pos = stop;
+    }
+    const scratch = this.#scratch;
+    let have = 0;
+    while (pos < end) scratch[have++] = chunk[pos++]!;
+    this.#headerHave = have;
+  }
+
+  end(): void {
+    if (this.#error !== undefined) throw this.#error;
+    if (this.#need >= 0) {
+      const size = this.#headerSize;
+      this.#error = new FrameTruncatedError(
+        size + this.#pending.byteLength,
+        size + this.#need,
+      );
+      this.#pending.clear();
+      throw this.#error;
+    }
+    if (this.#headerHave > 0) {
+      this.#error = new FrameTruncatedError(this.#headerHave);
+      throw this.#error;
+    }
+  }
+
+  /**
+   * Continues the unfinished frame with the start of `chunk`. Returns the
+   * offset after the frame once it is complete, or -1 if `chunk` ended
+   * first.
+   */
+  #resume(chunk: Uint8Array, sink: FrameSink): number {
+    const end = chunk.byteLength;
+    let pos = 0;
+    if (this.#need < 0) {
+      const size = this.#headerSize;
+      const scratch = this.#scratch;
+      let have = this.#headerHave;
+      while (have < size && pos < end) scratch[have++] = chunk[pos++]!;
+      this.#headerHave = have;
+      if (have < size) return -1;
+      const length = readLength(scratch, 0, size, this.#little);
+      if (length > this.#limit) throw this.#tooLarge(length);
+      this.#headerHave = 0;
+      this.#need = length;
+    }
+    const pending = this.#pending;
+    const missing = this.#need - pending.byteLength;
+    if (end - pos < missing) {
+      if (pos < end) {
+        pending.append(pos === 0 ? chunk : chunk.subarray(pos), missing);
+      }
+      return -1;
+    }
+    const stop = pos + missing;
+    const frame = pending.byteLength === 0
+      ? chunk.subarray(pos, stop)
+      : pending.take(chunk.subarray(pos, stop), this.#need);
+    this.#need = -1;
+    sink.enqueue(frame);
+    return stop;
+  }
+
+  #tooLarge(length: number): Error {
+    this.#error = new FrameTooLargeError(length, this.#limit);
+    return this.#error;
+  }
+}
+
+/**
+ * Reads an unsigned length field. 8-byte fields are read as two 32-bit
+ * halves; values above `Number.MAX_SAFE_INTEGER` come out rounded, which
+ * keeps them above every limit.
+ */
+function readLength(
+  bytes: Uint8Array,
+  at: number,
+  size: 1 | 2 | 4 | 8,
+  little: boolean,
+): number {
+  switch (size) {
+    case 1:
+      return bytes[at]!;
+    case 2:
+      return little
+        ? bytes[at]! | (bytes[at + 1]! << 8)
+        : (bytes[at]! << 8) | bytes[at + 1]!;
+    case 4:
+      return readUint32(bytes, at, little);
+    case 8:
+      return little
+        ? readUint32(bytes, at + 4, true) * 0x1_0000_0000 +
+          readUint32(bytes, at, true)
+        : readUint32(bytes, at, false) * 0x1_0000_0000 +
+          readUint32(bytes, at + 4, false);
+  }
+}
+
+function readUint32(bytes: Uint8Array, at: number, little: boolean): number {
+  // `>>> 0` keeps the top bit from turning the value negative.
+  return little
+    ? (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) |
+      (bytes[at + 3]! << 24)) >>> 0
+    : ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) |
+      bytes[at + 3]!) >>> 0;
+}
+
+function writeUint16(
+  target: Uint8Array,
+  at: number,
+  value: number,
+  little: boolean,
+): void {
+  target[little ? at : at + 1] = value & 0xff;
+  target[little ? at + 1 : at] = value >>> 8;
+}
+
+function writeUint32(
+  target: Uint8Array,
+  at: number,
+  value: number,
+  little: boolean,
+): void {
+  target[little ? at : at + 3] = value & 0xff;
+  target[little ? at + 1 : at + 2] = (value >>> 8) & 0xff;
+  target[little ? at + 2 : at + 1] = (value >>> 16) & 0xff;
+  target[little ? at + 3 : at] = value >>> 24;
+}

@@ -1,0 +1,202 @@
+import {
+  FrameTooLargeError,
+  FrameTruncatedError,
+  InvalidFrameError,
+} from "../errors.ts";
+import type { FrameDecoder, FrameSink, Framing } from "./framing.ts";
+import { checkOptions, checkSize, PendingBytes } from "./_pending.ts";
+
+const LF = 10;
+const CR = 13;
+
+/**
+ * The default limit in bytes of a line: 64 KiB.
+ *
+ * @example Reading the effective limit
+ * ```ts
+ * import { DEFAULT_MAX_LINE_LENGTH, lineDelimited } from "@tether/tcp/framing";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(DEFAULT_MAX_LINE_LENGTH, 65_536);
+ * assert.equal(lineDelimited().maxFrameSize, DEFAULT_MAX_LINE_LENGTH);
+ * ```
+ */
+export const DEFAULT_MAX_LINE_LENGTH: number = 64 * 1024;
+
+/**
+ * Options of {@linkcode lineDelimited}.
+ *
+ * @example A small limit
+ * ```ts
+ * import { lineDelimited, type LineDelimitedOptions } from "@tether/tcp/framing";
+ * import assert from "node:assert/strict";
+ *
+ * const options: LineDelimitedOptions = { maxLineLength: 512 };
+ * assert.equal(lineDelimited(options).maxFrameSize, 512);
+ * ```
+ */
+export interface LineDelimitedOptions {
+  /**
+   * The longest line in bytes accepted in either direction, a non-negative
+   * safe integer. It counts the bytes before the `\n`, including a `\r` in
+   * front of it that the decoder strips, so a received line of exactly
+   * `maxLineLength` bytes is rejected if it ends in `\r\n`.
+   *
+   * @default {DEFAULT_MAX_LINE_LENGTH}
+   */
+  maxLineLength?: number;
+}
+
+/**
+ * Creates the line-delimited framing: each payload is followed by `\n`.
+ *
+ * The decoder splits on `\n`, accepts both `\n` and `\r\n` line ends (one
+ * `\r` before the `\n` is stripped) and hands out each line without its line
+ * end. It scans each byte once, so input split into tiny chunks costs linear
+ * time, and rejects a line as soon as it grows past `maxLineLength` without
+ * buffering further. An unterminated line at the end of the stream is an
+ * error, not a line. Bytes are not checked to be UTF-8.
+ *
+ * The encoder rejects payloads that contain `\n`, and payloads that end in
+ * `\r`, which the decoder would strip.
+ *
+ * @param options The size limit.
+ * @returns The framing.
+ * @throws {RangeError} If `maxLineLength` is not a non-negative safe integer.
+ * @throws {TypeError} If `options` is not an object, or `maxLineLength` is not
+ * a number.
+ *
+ * @example Decoding lines with either line end
+ * ```ts
+ * import { lineDelimited } from "@tether/tcp/framing";
+ * import assert from "node:assert/strict";
+ *
+ * const lines: string[] = [];
+ * const decoder = lineDelimited().createDecoder();
+ * const sink = { enqueue: (line: Uint8Array) => lines.push(new TextDecoder().decode(line)) };
+ * decoder.decode(new TextEncoder().encode("HELO a\r\nQU"), sink);
+ * decoder.decode(new TextEncoder().encode("IT\n\n"), sink);
+ * decoder.end();
+ * assert.deepEqual(lines, ["HELO a", "QUIT", ""]);
+ * ```
+ */
+export function lineDelimited(options?: LineDelimitedOptions): Framing {
+  checkOptions(options);
+  return new LineFraming(
+    checkSize(
+      "maxLineLength",
+      options?.maxLineLength ?? DEFAULT_MAX_LINE_LENGTH,
+      0,
+    ),
+  );
+}
+
+class LineFraming implements Framing {
+  readonly name = "line-delimited";
+  readonly maxFrameSize: number;
+  readonly trailer: Uint8Array = new Uint8Array([LF]);
+
+  constructor(maxLineLength: number) {
+    this.maxFrameSize = maxLineLength;
+    Object.freeze(this);
+  }
+
+  createDecoder(): FrameDecoder {
+    return new LineDecoder(this.maxFrameSize);
+  }
+
+  check(payload: Uint8Array): number {
+    const length = payload.byteLength;
+    if (length > this.maxFrameSize) {
+      throw new FrameTooLargeError(length, this.maxFrameSize);
+    }
+    const newline = payload.indexOf(LF);
+    if (newline !== -1) {
+      throw new InvalidFrameError(
+        `Cannot encode line as it contains a newline at byte ${newline}`,
+      );
+    }
+    if (length > 0 && payload[length - 1] === CR) {
+      throw new InvalidFrameError(
+        `Cannot encode line as it ends with a carriage return that the decoder would strip: byte ${
+          length - 1
+        } is 13`,
+      );
+    }
+    return 0;
+  }
+
+  writeHeader(): void {}
+}
+
+class LineDecoder implements FrameDecoder {
+  readonly #limit: number;
+  readonly #pending = new PendingBytes();
+  #error: Error | undefined = undefined;
+
+  constructor(limit: number) {
+    this.#limit = limit;
+  }
+
+  get buffered(): number {
+    return this.#pending.byteLength;
+  }
+
+  decode(chunk: Uint8Array, sink: FrameSink): void {
+    if (this.#error !== undefined) throw this.#error;
+    const limit = this.#limit;
+    const pending = this.#pending;
+    let pos = 0;
+    // Each search starts after the previous newline and buffered bytes are
+    // never searched again, so every byte is scanned once.
+    let newline = chunk.indexOf(LF);
+    if (pending.byteLength > 0 && newline !== -1) {
+      const length = pending.byteLength + newline;
+      if (length > limit) throw this.#tooLarge(length);
+      const last = newline > 0 ? chunk[newline - 1] : pending.lastByte();
+      sink.enqueue(
+        pending.take(
+          chunk.subarray(0, newline),
+          last === CR ? length - 1 : length,
+        ),
+      );
+      pos = newline + 1;
+      newline = chunk.indexOf(LF, pos);
+    }
+    while (newline !== -1) {
+      if (newline - pos > limit) throw this.#tooLarge(newline - pos);
+      sink.enqueue(
+        chunk.subarray(
+          pos,
+          newline > pos && chunk[newline - 1] === CR ? newline - 1 : newline,
+        ),
+      );
+      pos = newline + 1;
+      newline = chunk.indexOf(LF, pos);
+    }
+    const rest = chunk.byteLength - pos;
+    if (rest > 0) {
+      // Checked before buffering, so an endless line is refused at the
+      // chunk that crosses the limit and is never held past it.
+      const held = pending.byteLength;
+      if (held + rest > limit) throw this.#tooLarge(held + rest);
+      pending.append(pos === 0 ? chunk : chunk.subarray(pos), limit - held);
+    }
+  }
+
+  end(): void {
+    if (this.#error !== undefined) throw this.#error;
+    const held = this.#pending.byteLength;
+    if (held > 0) {
+      this.#pending.clear();
+      this.#error = new FrameTruncatedError(held);
+      throw this.#error;
+    }
+  }
+
+  #tooLarge(length: number): Error {
+    this.#pending.clear();
+    this.#error = new FrameTooLargeError(length, this.#limit);
+    return this.#error;
+  }
+}

@@ -1,0 +1,600 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  DEFAULT_MAX_FRAME_SIZE,
+  encodeFrame,
+  FrameTooLargeError,
+  FrameTruncatedError,
+  type Framing,
+  lengthPrefixed,
+  type LengthPrefixedOptions,
+} from "../../src/framing/mod.ts";
+import {
+  assertTooLarge,
+  assertTruncated,
+  byteByByte,
+  byteByByteInBigBuffers,
+  catchError,
+  Collector,
+  concat,
+  decodeChunks,
+  feed,
+  pattern,
+  prng,
+  randomBytes,
+  randomChunks,
+  randomInt,
+  splits2,
+  splits3,
+} from "./_chunking.ts";
+
+const LAYOUTS: LengthPrefixedOptions[] = [];
+for (const headerSize of [1, 2, 4, 8] as const) {
+  for (const byteOrder of ["big", "little"] as const) {
+    LAYOUTS.push({ headerSize, byteOrder });
+  }
+}
+
+function encodeAll(framing: Framing, payloads: Uint8Array[]): Uint8Array {
+  return concat(payloads.map((payload) => encodeFrame(framing, payload)));
+}
+
+/** A few frames, zero-length ones included, first and last. */
+const SMALL_PAYLOADS = [
+  new Uint8Array(0),
+  new Uint8Array([1]),
+  pattern(9, 2),
+  new Uint8Array(0),
+  new Uint8Array(0),
+  pattern(5, 40),
+  new Uint8Array(0),
+];
+
+test("lengthPrefixed() default wire format is a 4-byte big-endian length", () => {
+  const framing = lengthPrefixed();
+  assert.equal(framing.name, "length-prefixed");
+  assert.equal(framing.maxFrameSize, DEFAULT_MAX_FRAME_SIZE);
+  assert.equal(DEFAULT_MAX_FRAME_SIZE, 8 * 1024 * 1024);
+  assert.deepEqual(framing.trailer, new Uint8Array(0));
+  assert.deepEqual(
+    encodeFrame(framing, new Uint8Array([1, 2, 3])),
+    new Uint8Array([0, 0, 0, 3, 1, 2, 3]),
+  );
+  assert.deepEqual(
+    encodeFrame(framing, new Uint8Array(0)),
+    new Uint8Array([0, 0, 0, 0]),
+  );
+  assert.deepEqual(
+    decodeChunks(framing, [new Uint8Array([0, 0, 0, 3, 1, 2, 3])]),
+    [new Uint8Array([1, 2, 3])],
+  );
+});
+
+test("lengthPrefixed() writes every header width in both byte orders", () => {
+  const cases: [LengthPrefixedOptions, number, number[]][] = [
+    [{ headerSize: 1 }, 0xab, [0xab]],
+    [{ headerSize: 1, byteOrder: "little" }, 0xab, [0xab]],
+    [{ headerSize: 2 }, 0x0102, [1, 2]],
+    [{ headerSize: 2, byteOrder: "little" }, 0x0102, [2, 1]],
+    [{ headerSize: 4, maxFrameSize: 2 ** 32 }, 0x01020304, [1, 2, 3, 4]],
+    [
+      { headerSize: 4, byteOrder: "little", maxFrameSize: 2 ** 32 },
+      0x01020304,
+      [4, 3, 2, 1],
+    ],
+    [{ headerSize: 4, maxFrameSize: 2 ** 32 }, 0xfffffffe, [
+      255,
+      255,
+      255,
+      254,
+    ]],
+    [
+      { headerSize: 8, maxFrameSize: Number.MAX_SAFE_INTEGER },
+      Number.MAX_SAFE_INTEGER,
+      [0x00, 0x1f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+    ],
+    [
+      {
+        headerSize: 8,
+        byteOrder: "little",
+        maxFrameSize: Number.MAX_SAFE_INTEGER,
+      },
+      2 ** 40 + 0x0a0b0c0d,
+      [0x0d, 0x0c, 0x0b, 0x0a, 0x00, 0x01, 0x00, 0x00],
+    ],
+    [{ headerSize: 8 }, 3, [0, 0, 0, 0, 0, 0, 0, 3]],
+  ];
+  for (const [options, length, expected] of cases) {
+    const framing = lengthPrefixed(options);
+    const target = new Uint8Array(expected.length + 2).fill(0xee);
+    framing.writeHeader(length, target, 1);
+    assert.deepEqual(
+      [...target],
+      [0xee, ...expected, 0xee],
+      JSON.stringify(options),
+    );
+  }
+});
+
+test("lengthPrefixed() decodes large declared lengths exactly without allocating them", () => {
+  const lengths = [
+    0,
+    1,
+    255,
+    256,
+    65_535,
+    65_536,
+    2 ** 31,
+    2 ** 32 - 1,
+    2 ** 32,
+    2 ** 40 + 12345,
+    Number.MAX_SAFE_INTEGER,
+  ];
+  for (const byteOrder of ["big", "little"] as const) {
+    for (const headerSize of [1, 2, 4, 8] as const) {
+      const framing = lengthPrefixed({
+        headerSize,
+        byteOrder,
+        maxFrameSize: Number.MAX_SAFE_INTEGER,
+      });
+      for (const length of lengths) {
+        if (length > framing.maxFrameSize) continue;
+        const header = new Uint8Array(headerSize);
+        framing.writeHeader(length, header, 0);
+        // Only the header and 3 payload bytes arrive; a decoder that
+        // preallocated the declared size would run out of memory here.
+        const decoder = framing.createDecoder();
+        const sent = Math.min(length, 3);
+        const frames = feed(
+          decoder,
+          byteByByte(concat([header, pattern(sent)])),
+        );
+        if (length === sent) {
+          assert.deepEqual(frames, [pattern(length)]);
+          assert.equal(decoder.buffered, 0);
+          continue;
+        }
+        assert.equal(frames.length, 0);
+        assert.equal(decoder.buffered, headerSize + 3);
+        assertTruncated(
+          () => decoder.end(),
+          headerSize + 3,
+          headerSize + length,
+        );
+      }
+    }
+  }
+});
+
+test("lengthPrefixed() round-trips every header width and byte order", () => {
+  const random = prng(1);
+  for (const options of LAYOUTS) {
+    const framing = lengthPrefixed(options);
+    const payloads: Uint8Array[] = [];
+    for (let i = 0; i < 200; i++) {
+      payloads.push(
+        randomBytes(
+          random,
+          randomInt(random, Math.min(300, framing.maxFrameSize)),
+        ),
+      );
+    }
+    payloads.push(new Uint8Array(Math.min(framing.maxFrameSize, 70_000)));
+    const wire = encodeAll(framing, payloads);
+    assert.deepEqual(decodeChunks(framing, [wire]), payloads);
+    assert.deepEqual(
+      decodeChunks(framing, randomChunks(wire, random, 50)),
+      payloads,
+    );
+    assert.deepEqual(
+      decodeChunks(framing, randomChunks(wire, random, 20_000)),
+      payloads,
+    );
+  }
+});
+
+test("lengthPrefixed() decodes at every split into 2 and 3 chunks", () => {
+  for (const options of LAYOUTS) {
+    const framing = lengthPrefixed(options);
+    const wire = encodeAll(framing, SMALL_PAYLOADS);
+    for (const chunks of splits2(wire)) {
+      assert.deepEqual(decodeChunks(framing, chunks), SMALL_PAYLOADS);
+    }
+    for (const chunks of splits3(wire)) {
+      assert.deepEqual(decodeChunks(framing, chunks), SMALL_PAYLOADS);
+    }
+  }
+});
+
+test("lengthPrefixed() decodes byte by byte", () => {
+  for (const options of LAYOUTS) {
+    const framing = lengthPrefixed(options);
+    const payloads = [...SMALL_PAYLOADS, pattern(200, 7)];
+    const wire = encodeAll(framing, payloads);
+    assert.deepEqual(decodeChunks(framing, byteByByte(wire)), payloads);
+    assert.deepEqual(
+      decodeChunks(framing, byteByByteInBigBuffers(wire)),
+      payloads,
+    );
+  }
+});
+
+test("lengthPrefixed() decodes random chunkings of mixed frame sizes", () => {
+  const framing = lengthPrefixed();
+  for (let seed = 1; seed <= 10; seed++) {
+    const random = prng(seed);
+    const payloads: Uint8Array[] = [];
+    for (let i = 0; i < 40; i++) {
+      const big = randomInt(random, 9) === 0;
+      payloads.push(
+        randomBytes(random, randomInt(random, big ? 50_000 : 20)),
+      );
+    }
+    const wire = encodeAll(framing, payloads);
+    for (const maxChunk of [3, 100, 9_000, 70_000]) {
+      assert.deepEqual(
+        decodeChunks(framing, randomChunks(wire, random, maxChunk)),
+        payloads,
+        `seed ${seed}, chunks up to ${maxChunk} bytes`,
+      );
+    }
+  }
+});
+
+test("lengthPrefixed() decodes 10 000 frames in one chunk as views", () => {
+  const framing = lengthPrefixed();
+  const random = prng(42);
+  const payloads: Uint8Array[] = [];
+  for (let i = 0; i < 10_000; i++) {
+    payloads.push(randomBytes(random, randomInt(random, 100)));
+  }
+  const wire = encodeAll(framing, payloads);
+  const frames = decodeChunks(framing, [wire]);
+  assert.equal(frames.length, 10_000);
+  assert.deepEqual(frames, payloads);
+  for (const frame of frames) assert.equal(frame.buffer, wire.buffer);
+});
+
+test("lengthPrefixed() hands out views inside a chunk and exact copies across chunks", () => {
+  const framing = lengthPrefixed();
+  const wire = encodeAll(framing, [pattern(10), pattern(10000, 3), pattern(6)]);
+  const first = wire.subarray(0, 30);
+  const second = wire.subarray(30);
+  const frames = decodeChunks(framing, [first.slice(), second.slice()]);
+  assert.deepEqual(frames, [pattern(10), pattern(10000, 3), pattern(6)]);
+  assert.equal(frames[0]!.byteOffset, 4);
+  // The spanning frame owns a buffer of exactly its size.
+  assert.equal(frames[1]!.byteOffset, 0);
+  assert.equal(frames[1]!.buffer.byteLength, 10000);
+  assert.equal(frames[2]!.byteLength, 6);
+  assert.notEqual(frames[2]!.buffer.byteLength, 6);
+
+  // A frame whose header spans chunks but whose payload does not is a view.
+  const split = decodeChunks(framing, [wire.subarray(0, 2), wire.subarray(2)]);
+  assert.equal(split[0]!.buffer, wire.buffer);
+});
+
+test("lengthPrefixed() decoder reports the bytes of the unfinished frame as buffered", () => {
+  const decoder = lengthPrefixed().createDecoder();
+  const sink = new Collector();
+  assert.equal(decoder.buffered, 0);
+  decoder.decode(new Uint8Array([0, 0]), sink);
+  assert.equal(decoder.buffered, 2);
+  decoder.decode(new Uint8Array([0, 5]), sink);
+  assert.equal(decoder.buffered, 4);
+  decoder.decode(new Uint8Array([1, 2, 3]), sink);
+  assert.equal(decoder.buffered, 7);
+  decoder.decode(new Uint8Array([4, 5, 0, 0, 0]), sink);
+  assert.equal(decoder.buffered, 3);
+  decoder.decode(new Uint8Array([0]), sink);
+  assert.equal(decoder.buffered, 0);
+  decoder.decode(new Uint8Array(0), sink);
+  assert.equal(decoder.buffered, 0);
+  decoder.end();
+  assert.deepEqual(sink.frames, [pattern(5, 1), new Uint8Array(0)]);
+});
+
+test("lengthPrefixed() rejects an oversize declared length before buffering", () => {
+  const framing = lengthPrefixed();
+  const decoder = framing.createDecoder();
+  const sink = new Collector();
+  assertTooLarge(
+    () => decoder.decode(new Uint8Array([0xff, 0xff, 0xff, 0xff, 1, 2]), sink),
+    0xffffffff,
+    DEFAULT_MAX_FRAME_SIZE,
+  );
+  assert.equal(decoder.buffered, 0);
+  // The decoder is unusable afterwards.
+  assert.ok(
+    catchError(() => decoder.decode(new Uint8Array(4), sink)) instanceof
+      FrameTooLargeError,
+  );
+  assert.ok(catchError(() => decoder.end()) instanceof FrameTooLargeError);
+  assert.deepEqual(sink.frames, []);
+
+  // Also when the header arrives split, and after complete frames.
+  for (
+    const chunks of splits3(new Uint8Array([0, 0, 0, 1, 9, 0x80, 0, 0, 0]))
+  ) {
+    const split = framing.createDecoder();
+    const error = assertTooLarge(
+      () => feed(split, chunks),
+      0x80000000,
+      DEFAULT_MAX_FRAME_SIZE,
+    );
+    assert.match(
+      error.message,
+      /limit of 8388608 bytes: size is 2147483648 bytes/,
+    );
+  }
+});
+
+test("lengthPrefixed() rejects 8-byte lengths above Number.MAX_SAFE_INTEGER", () => {
+  for (const byteOrder of ["big", "little"] as const) {
+    const framing = lengthPrefixed({
+      headerSize: 8,
+      byteOrder,
+      maxFrameSize: Number.MAX_SAFE_INTEGER,
+    });
+    const order = (bytes: number[]) =>
+      byteOrder === "big" ? bytes : bytes.reverse();
+    const atLimit = new Uint8Array(
+      order([0x00, 0x1f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
+    );
+    const decoder = framing.createDecoder();
+    feed(decoder, [atLimit, new Uint8Array([1])]);
+    assert.equal(decoder.buffered, 9);
+
+    const cases: [number[], number][] = [
+      [[0x00, 0x20, 0, 0, 0, 0, 0, 0], 2 ** 53],
+      [[0x80, 0, 0, 0, 0, 0, 0, 0], 2 ** 63],
+      [[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], 2 ** 64],
+    ];
+    for (const [bytes, size] of cases) {
+      const header = new Uint8Array(order(bytes));
+      assertTooLarge(
+        () => decodeChunks(framing, [header]),
+        size,
+        Number.MAX_SAFE_INTEGER,
+      );
+      assertTooLarge(
+        () => decodeChunks(framing, byteByByte(header)),
+        size,
+        Number.MAX_SAFE_INTEGER,
+      );
+    }
+  }
+  assertTooLarge(
+    () =>
+      decodeChunks(lengthPrefixed({ headerSize: 8 }), [
+        new Uint8Array(8).fill(0xff),
+      ]),
+    2 ** 64,
+    DEFAULT_MAX_FRAME_SIZE,
+  );
+});
+
+test("lengthPrefixed() accepts exactly maxFrameSize and rejects one more", () => {
+  const framing = lengthPrefixed({ maxFrameSize: 1000 });
+  assert.equal(framing.maxFrameSize, 1000);
+  const atLimit = pattern(1000);
+  assert.equal(framing.check(atLimit), 4);
+  const wire = encodeFrame(framing, atLimit);
+  assert.deepEqual(decodeChunks(framing, [wire]), [atLimit]);
+  assert.deepEqual(decodeChunks(framing, byteByByte(wire)), [atLimit]);
+
+  assertTooLarge(() => framing.check(pattern(1001)), 1001, 1000);
+  assertTooLarge(() => encodeFrame(framing, pattern(1001)), 1001, 1000);
+  assertTooLarge(
+    () => decodeChunks(framing, [new Uint8Array([0, 0, 0x03, 0xe9])]),
+    1001,
+    1000,
+  );
+
+  const empty = lengthPrefixed({ maxFrameSize: 0 });
+  assert.deepEqual(decodeChunks(empty, [new Uint8Array(4)]), [
+    new Uint8Array(0),
+  ]);
+  assertTooLarge(
+    () => decodeChunks(empty, [new Uint8Array([0, 0, 0, 1, 7])]),
+    1,
+    0,
+  );
+});
+
+test("lengthPrefixed() clamps maxFrameSize to what the header can hold", () => {
+  assert.equal(lengthPrefixed({ headerSize: 1 }).maxFrameSize, 255);
+  assert.equal(lengthPrefixed({ headerSize: 2 }).maxFrameSize, 65_535);
+  assert.equal(
+    lengthPrefixed({ headerSize: 2, maxFrameSize: 100 }).maxFrameSize,
+    100,
+  );
+  assert.equal(
+    lengthPrefixed({ headerSize: 4 }).maxFrameSize,
+    DEFAULT_MAX_FRAME_SIZE,
+  );
+  assert.equal(
+    lengthPrefixed({ headerSize: 4, maxFrameSize: 2 ** 40 }).maxFrameSize,
+    2 ** 32 - 1,
+  );
+  assert.equal(
+    lengthPrefixed({ headerSize: 8, maxFrameSize: Number.MAX_SAFE_INTEGER })
+      .maxFrameSize,
+    Number.MAX_SAFE_INTEGER,
+  );
+  // Encoding a payload that does not fit a 1-byte header is refused.
+  const tiny = lengthPrefixed({ headerSize: 1 });
+  assertTooLarge(() => tiny.check(new Uint8Array(256)), 256, 255);
+  assert.deepEqual(
+    encodeFrame(tiny, new Uint8Array(255)).subarray(0, 1),
+    new Uint8Array([255]),
+  );
+});
+
+test("lengthPrefixed() reports truncation at every position", () => {
+  for (const options of LAYOUTS) {
+    const framing = lengthPrefixed(options);
+    const size = options.headerSize!;
+    const payloads = [pattern(3), new Uint8Array(0), pattern(6, 9)];
+    const wire = encodeAll(framing, payloads);
+    // Start offset of each frame, then its total size.
+    const starts = [0, size + 3, 2 * size + 3];
+    const totals = [size + 3, size, size + 6];
+    for (let cut = 0; cut <= wire.byteLength; cut++) {
+      for (
+        const chunks of [
+          [wire.subarray(0, cut)],
+          byteByByte(wire.subarray(0, cut)),
+        ]
+      ) {
+        const index = starts.findLastIndex((start) => start <= cut);
+        const start = starts[index]!;
+        const received = cut - start;
+        if (received === 0 || received === totals[index]) {
+          decodeChunks(framing, chunks);
+          continue;
+        }
+        const expected = received < size ? undefined : totals[index];
+        const error = assertTruncated(
+          () => decodeChunks(framing, chunks),
+          received,
+          expected,
+        );
+        assert.ok(error instanceof FrameTruncatedError);
+      }
+    }
+  }
+});
+
+test("lengthPrefixed() decoders are independent", () => {
+  const framing = lengthPrefixed();
+  const a = framing.createDecoder();
+  const b = framing.createDecoder();
+  const sinkA = new Collector();
+  const sinkB = new Collector();
+  a.decode(new Uint8Array([0, 0, 0, 1]), sinkA);
+  b.decode(new Uint8Array([0, 0, 0, 2, 5]), sinkB);
+  a.decode(new Uint8Array([7]), sinkA);
+  b.decode(new Uint8Array([6]), sinkB);
+  a.end();
+  b.end();
+  assert.deepEqual(sinkA.frames, [new Uint8Array([7])]);
+  assert.deepEqual(sinkB.frames, [new Uint8Array([5, 6])]);
+});
+
+test("lengthPrefixed() validates its options", () => {
+  const invalid: [unknown, ErrorConstructor, string][] = [
+    [
+      { headerSize: 3 },
+      RangeError,
+      "Cannot create framing as 'headerSize' must be 1, 2, 4 or 8: current value is 3",
+    ],
+    [
+      { headerSize: "4" },
+      RangeError,
+      `Cannot create framing as 'headerSize' must be 1, 2, 4 or 8: current value is "4"`,
+    ],
+    [
+      { byteOrder: "middle" },
+      RangeError,
+      `Cannot create framing as 'byteOrder' must be "big" or "little": current value is "middle"`,
+    ],
+    [
+      { maxFrameSize: -1 },
+      RangeError,
+      "Cannot create framing as 'maxFrameSize' must be a non-negative safe integer: current value is -1",
+    ],
+    [
+      { maxFrameSize: 1.5 },
+      RangeError,
+      "Cannot create framing as 'maxFrameSize' must be a non-negative safe integer: current value is 1.5",
+    ],
+    [
+      { maxFrameSize: Number.NaN },
+      RangeError,
+      "Cannot create framing as 'maxFrameSize' must be a non-negative safe integer: current value is NaN",
+    ],
+    [
+      { maxFrameSize: 2 ** 53 },
+      RangeError,
+      "Cannot create framing as 'maxFrameSize' must be a non-negative safe integer: current value is 9007199254740992",
+    ],
+    [
+      { maxFrameSize: "10" },
+      TypeError,
+      "Cannot create framing as 'maxFrameSize' must be a number: current type is string",
+    ],
+    [
+      null,
+      TypeError,
+      "Cannot create framing as 'options' must be an object: current value is null",
+    ],
+  ];
+  for (const [options, type, message] of invalid) {
+    assert.throws(
+      () => lengthPrefixed(options as LengthPrefixedOptions),
+      (error: unknown) => {
+        assert.ok(error instanceof type);
+        assert.equal(error.message, message);
+        return true;
+      },
+    );
+  }
+  assert.equal(lengthPrefixed({}).maxFrameSize, DEFAULT_MAX_FRAME_SIZE);
+  assert.equal(lengthPrefixed({ maxFrameSize: 0 }).maxFrameSize, 0);
+});
+
+test("lengthPrefixed() writeHeader refuses lengths that do not fit", () => {
+  const framing = lengthPrefixed({ headerSize: 1 });
+  const target = new Uint8Array(4);
+  assert.throws(() => framing.writeHeader(256, target, 0), RangeError);
+  assert.throws(() => framing.writeHeader(-1, target, 0), RangeError);
+  assert.throws(() => framing.writeHeader(1.5, target, 0), RangeError);
+  assert.throws(() => framing.writeHeader(1, target, 4), RangeError);
+  assert.throws(
+    () => lengthPrefixed().writeHeader(1, new Uint8Array(3), 0),
+    RangeError,
+  );
+  assert.deepEqual(target, new Uint8Array(4));
+});
+
+test("lengthPrefixed() framing is immutable", () => {
+  const framing = lengthPrefixed();
+  assert.ok(Object.isFrozen(framing));
+  assert.throws(() => {
+    (framing as { maxFrameSize: number }).maxFrameSize = 1;
+  }, TypeError);
+});
+
+test("lengthPrefixed() copies small fragments instead of pinning their buffers", () => {
+  // Overwriting each chunk after decode() is a probe, not allowed use: it
+  // shows whether the decoder kept a reference to the chunk.
+  const framing = lengthPrefixed();
+  const payload = pattern(300, 1);
+  const wire = encodeFrame(framing, payload);
+  const decoder = framing.createDecoder();
+  const sink = new Collector();
+  // 1-byte views of 64 KiB buffers, as Deno reads deliver a trickling peer.
+  for (const chunk of byteByByteInBigBuffers(wire)) {
+    decoder.decode(chunk, sink);
+    chunk.fill(0);
+  }
+  decoder.end();
+  assert.deepEqual(sink.frames, [payload]);
+});
+
+test("lengthPrefixed() keeps large fragments by reference and copies them once", () => {
+  const framing = lengthPrefixed();
+  const wire = encodeFrame(framing, pattern(20_000, 3));
+  const first = wire.slice(0, 10_004);
+  const decoder = framing.createDecoder();
+  const sink = new Collector();
+  decoder.decode(first, sink);
+  first[4] = 0xaa; // probe: visible only if the fragment was not copied
+  decoder.decode(wire.slice(10_004), sink);
+  decoder.end();
+  const expected = pattern(20_000, 3);
+  expected[0] = 0xaa;
+  assert.deepEqual(sink.frames, [expected]);
+  assert.equal(sink.frames[0]!.buffer.byteLength, 20_000);
+});
