@@ -28,8 +28,36 @@
  *
  * @module
  */
-export { connect, DEFAULT_CONNECT_TIMEOUT } from "./src/client.ts";
-export type { ConnectOptions } from "./src/client.ts";
+export { connect, DEFAULT_CONNECT_TIMEOUT } from "./src/connect.ts";
+export {
+  Client,
+  createClient,
+  isRetriable,
+  StatusEvent,
+} from "./src/client.ts";
+export type {
+  ClientCloseReason,
+  ClientOptions,
+  ClientState,
+  ClientStatus,
+  ReconnectOptions,
+} from "./src/client.ts";
+export {
+  backoffDelay,
+  DEFAULT_BACKOFF,
+  resolveBackoff,
+} from "./src/backoff.ts";
+export type { BackoffOptions, ResolvedBackoffOptions } from "./src/backoff.ts";
+export {
+  DEFAULT_HEARTBEAT_INTERVAL,
+  DEFAULT_HEARTBEAT_TIMEOUT,
+} from "./src/heartbeat.ts";
+export type { HeartbeatOptions } from "./src/heartbeat.ts";
+export { DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_LENGTH } from "./src/send_queue.ts";
+export type { QueueOptions } from "./src/send_queue.ts";
+export { systemClock } from "./src/clock.ts";
+export type { Clock } from "./src/clock.ts";
+export type { ConnectOptions } from "./src/connect.ts";
 export {
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_SHUTDOWN_TIMEOUT,
@@ -37,15 +65,19 @@ export {
 } from "./src/server.ts";
 export type { ConnectionHandler, ListenOptions, Server } from "./src/server.ts";
 export { Connection } from "./src/connection.ts";
-export type { ConnectionOptions } from "./src/connection.ts";
+export type { ConnectionOptions, HeartbeatFrames } from "./src/connection.ts";
 export type { FramingOption } from "./src/_options.ts";
 export {
   ConnectionClosedError,
   ConnectTimeoutError,
   FrameTooLargeError,
   FrameTruncatedError,
+  HeartbeatTimeoutError,
+  IdleTimeoutError,
   InvalidFrameError,
   NetError,
+  QueueFullError,
+  ReconnectError,
   TetherError,
 } from "./src/errors.ts";
 export type {

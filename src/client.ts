@@ -1,147 +1,765 @@
+import { checkDuration, resolveFraming } from "./_options.ts";
 import {
-  checkDuration,
-  checkPort,
-  type FramingOption,
-  resolveFraming,
-} from "./_options.ts";
-import { Connection } from "./connection.ts";
-import { ConnectTimeoutError } from "./errors.ts";
-import { detectRuntime } from "./runtime/detect.ts";
-import type { Runtime } from "./runtime/types.ts";
+  backoffDelay,
+  type BackoffOptions,
+  resolveBackoff,
+} from "./backoff.ts";
+import { type Clock, systemClock } from "./clock.ts";
+import { type ConnectOptions, dial } from "./connect.ts";
+import type { Connection } from "./connection.ts";
+import type { Framing } from "./framing/framing.ts";
+import {
+  ConnectionClosedError,
+  ConnectTimeoutError,
+  FrameTruncatedError,
+  HeartbeatTimeoutError,
+  IdleTimeoutError,
+  NetError,
+  ReconnectError,
+} from "./errors.ts";
+import {
+  DEFAULT_HEARTBEAT_INTERVAL,
+  DEFAULT_HEARTBEAT_TIMEOUT,
+  Heartbeat,
+  type HeartbeatOptions,
+} from "./heartbeat.ts";
+import { type QueueOptions, SendQueue } from "./send_queue.ts";
 
-/** The default of {@linkcode ConnectOptions.connectTimeout}: 10 seconds. */
-export const DEFAULT_CONNECT_TIMEOUT = 10_000;
+const encoder = new TextEncoder();
 
-/** Options for {@linkcode connect}. */
-export interface ConnectOptions {
+/** The states of a {@linkcode Client}. */
+export type ClientState =
+  /** Trying to connect for the first time. */
+  | "connecting"
+  /** Connected: frames flow. */
+  | "open"
+  /** The connection was lost; waiting to retry, or retrying. */
+  | "reconnecting"
+  /** Done for good; see {@linkcode ClientStatus.reason}. */
+  | "closed";
+
+/** Why a {@linkcode Client} closed. */
+export type ClientCloseReason =
+  /** {@linkcode Client.close} was called. */
+  | "closed"
+  /** The client's `signal` was aborted. */
+  | "aborted"
+  /** Reconnecting was given up, or an error was not worth retrying. */
+  | "failed";
+
+/** A snapshot of a {@linkcode Client}'s condition. */
+export interface ClientStatus {
+  /** The state. */
+  readonly state: ClientState;
   /**
-   * The host to connect to.
+   * Connection attempts in the current outage, the one under way included;
+   * 0 while open.
+   */
+  readonly attempt: number;
+  /** While waiting between attempts: milliseconds until the next one. */
+  readonly nextDelay: number | undefined;
+  /**
+   * Why the link dropped or the last attempt failed; when closed, the error
+   * that closed the client (a {@linkcode ReconnectError} after giving up).
+   */
+  readonly error: unknown;
+  /** The last heartbeat round-trip time in milliseconds, once measured. */
+  readonly rtt: number | undefined;
+  /** When closed: why. */
+  readonly reason: ClientCloseReason | undefined;
+}
+
+/** Reconnection policy: backoff options plus when to reset and retry. */
+export interface ReconnectOptions extends BackoffOptions {
+  /**
+   * Milliseconds a connection must stay up before the backoff starts over.
+   * A server that accepts and drops at once thus meets growing waits, not a
+   * storm of reconnects.
    *
-   * @default {"127.0.0.1"}
+   * @default {5000}
    */
-  hostname?: string;
-  /** The port to connect to. */
-  port: number;
+  minUptime?: number;
   /**
-   * The wire format.
+   * Decides whether an error is worth another attempt. User aborts and
+   * {@linkcode Client.close} never retry, whatever it says.
    *
-   * @default {"length"}
+   * @default {isRetriable}
    */
-  framing?: FramingOption;
-  /**
-   * Cancels the connection attempt, rejecting with the signal's reason; once
-   * connected, aborting it aborts the connection.
-   */
+  isRetriable?: (error: unknown) => boolean;
+}
+
+/** Options for {@linkcode createClient}. */
+export interface ClientOptions extends Omit<ConnectOptions, "signal"> {
+  /** Aborting it closes the client at once, rejecting what is unsent. */
   signal?: AbortSignal;
   /**
-   * Milliseconds to wait for the connection to be established before failing
-   * with {@linkcode ConnectTimeoutError}; `0` waits as long as the OS does.
+   * The reconnection policy, or `false` to close the client when its first
+   * connection fails or ends.
    *
-   * @default {10000}
+   * @default {{}}
    */
-  connectTimeout?: number;
+  reconnect?: ReconnectOptions | false;
   /**
-   * Whether to turn off Nagle's algorithm. tether coalesces small frames
-   * itself, so waiting in the kernel only adds latency.
-   *
-   * @default {true}
-   */
-  noDelay?: boolean;
-  /**
-   * Whether to turn on TCP keep-alive probes.
+   * Heartbeats that detect half-open links, or `false` for none. The server
+   * must answer pings (see `ListenOptions.heartbeat`).
    *
    * @default {false}
    */
-  keepAlive?: boolean;
+  heartbeat?: HeartbeatOptions | false;
+  /** Limits of the queue that holds frames sent while disconnected. */
+  queue?: QueueOptions;
   /**
-   * Bytes that may wait to be written before a write through
-   * `Connection.writable` waits for the socket.
-   *
-   * @default {65536}
+   * Runs after each (re)connection, before queued frames are sent and before
+   * the state becomes `open`: re-announce a session, authenticate,
+   * resubscribe. If it throws, the connection is dropped and the error is
+   * handled like a failed attempt.
    */
-  highWaterMark?: number;
+  onConnect?: (conn: Connection) => void | Promise<void>;
   /**
-   * The runtime's sockets.
+   * The time source of backoff waits and heartbeats.
    *
-   * @default {the detected runtime}
+   * @default {the system clock}
    */
-  runtime?: Runtime;
+  clock?: Clock;
+  /**
+   * The random source of the backoff jitter, returning numbers in [0, 1).
+   *
+   * @default {Math.random}
+   */
+  random?: () => number;
+}
+
+/** The event a {@linkcode Client} dispatches with each new status. */
+export class StatusEvent extends Event {
+  /** The new status. */
+  readonly status: ClientStatus;
+
+  /**
+   * Creates the event.
+   *
+   * @param status The new status.
+   */
+  constructor(status: ClientStatus) {
+    super("status");
+    this.status = status;
+  }
 }
 
 /**
- * Opens a framed TCP connection.
+ * The default {@linkcode ReconnectOptions.isRetriable}: socket failures,
+ * timeouts (connect, heartbeat, idle), a server that closed the connection,
+ * and a frame cut off by a crash are retried; bad frames, permission errors
+ * and errors from application code are not.
  *
- * @param options Where to connect and how to frame.
- * @returns The open connection.
- * @throws {ConnectTimeoutError} If no connection is established within
- * `connectTimeout`.
- * @throws {NetError} If the connection fails, such as with `ECONNREFUSED`.
- * @throws {RangeError} If `port` or `connectTimeout` is out of range.
+ * @param error What ended the connection or the attempt.
+ * @returns Whether to try again.
  *
- * @example Sending a frame and reading the reply
+ * @example Extending the default
  * ```ts
- * import { connect, listen } from "@tether/tcp";
+ * import { createClient, isRetriable } from "@tether/tcp";
+ *
+ * const client = createClient({
+ *   port: 8080,
+ *   reconnect: {
+ *     isRetriable: (error) =>
+ *       isRetriable(error) || (error as Error).message === "try later",
+ *   },
+ * });
+ * await client.close();
+ * ```
+ */
+export function isRetriable(error: unknown): boolean {
+  if (error instanceof NetError) return error.code !== "EACCES";
+  return error instanceof ConnectTimeoutError ||
+    error instanceof HeartbeatTimeoutError ||
+    error instanceof IdleTimeoutError ||
+    error instanceof ConnectionClosedError ||
+    error instanceof FrameTruncatedError;
+}
+
+interface Watcher {
+  records: ClientStatus[];
+  wake: (() => void) | undefined;
+}
+
+// Frames received but not yet read by the application; past this the
+// client stops reading and TCP pushes back on the server.
+const INBOX_SIZE = 1024;
+
+// A status iterator nobody reads keeps only its newest records.
+const MAX_BUFFERED_STATUSES = 256;
+
+/**
+ * A framed connection that heals itself: it reconnects with backoff and
+ * jitter, detects half-open links with heartbeats, queues frames sent while
+ * disconnected, and reports every change of state.
+ *
+ * Create one with {@linkcode createClient}. Incoming frames from every
+ * connection arrive, in order, on one stream.
+ *
+ * ## Delivery guarantees
+ *
+ * - A frame sent while disconnected waits in a bounded queue and goes out,
+ *   in order, once a connection is open and `onConnect` has finished.
+ * - A `send()` that rejects with {@linkcode QueueFullError}, with the abort
+ *   reason of its `signal`, or because the client closed before it was
+ *   written, was never sent and never will be.
+ * - A `send()` that resolves was handed to the OS; if the link breaks before
+ *   the peer reads it, it is lost. A `send()` that rejects with the error of
+ *   a breaking connection may or may not have reached the peer. Frames are
+ *   never sent twice: nothing is replayed after a reconnect.
+ * - Frames the peer sent are delivered in order; what was in flight when a
+ *   link broke is lost, in both directions.
+ *
+ * @example A client that survives server restarts
+ * ```ts ignore
+ * import { createClient } from "@tether/tcp";
+ *
+ * const client = createClient({
+ *   port: 8080,
+ *   heartbeat: { interval: 5000, timeout: 2000 },
+ *   onConnect: (conn) => conn.send("hello again"),
+ * });
+ * client.addEventListener("status", (event) => {
+ *   console.error(`state: ${event.status.state}`);
+ * });
+ * client.send("queued until connected");
+ * for await (const frame of client) console.log(new TextDecoder().decode(frame));
+ * ```
+ */
+export class Client extends EventTarget
+  implements AsyncIterable<Uint8Array>, AsyncDisposable {
+  /** Incoming frames from every connection, in order. */
+  readonly readable: ReadableStream<Uint8Array>;
+  /** Settles with the final status once the client is closed. */
+  readonly closed: Promise<ClientStatus>;
+
+  #options: ConnectOptions;
+  #framing: Framing;
+  #reconnect: boolean;
+  #backoff: ReturnType<typeof resolveBackoff>;
+  #minUptime: number;
+  #isRetriable: (error: unknown) => boolean;
+  #heartbeat:
+    | { interval: number; timeout: number; ping: Uint8Array; pong: Uint8Array }
+    | undefined;
+  #onConnect: ((conn: Connection) => void | Promise<void>) | undefined;
+  #clock: Clock;
+  #random: () => number;
+  #queue: SendQueue;
+  #status: ClientStatus = {
+    state: "connecting",
+    attempt: 0,
+    nextDelay: undefined,
+    error: undefined,
+    rtt: undefined,
+    reason: undefined,
+  };
+  #conn: Connection | undefined;
+  #lifecycle = new AbortController();
+  #stopping = false;
+  #inbox: Uint8Array[] = [];
+  #inboxHead = 0;
+  #inboxEnd: { error: unknown } | undefined;
+  #frameWanted: (() => void) | undefined;
+  #roomMade: (() => void) | undefined;
+  #running: Promise<void> = Promise.resolve();
+  #watchers = new Set<Watcher>();
+  #resolveClosed!: (status: ClientStatus) => void;
+  #userSignal: AbortSignal | undefined;
+  #onUserAbort = () => this.#stop("aborted", this.#userSignal?.reason);
+
+  /**
+   * Creates a client and starts connecting; {@linkcode createClient} is the
+   * usual way.
+   *
+   * @param options Where to connect and how to stay connected.
+   */
+  constructor(options: ClientOptions) {
+    super();
+    const { reconnect = {}, heartbeat = false } = options;
+    this.#framing = resolveFraming(options.framing);
+    this.#options = {
+      ...options,
+      framing: this.#framing,
+      signal: this.#lifecycle.signal,
+    };
+    this.#reconnect = reconnect !== false;
+    this.#backoff = resolveBackoff(reconnect || {});
+    this.#minUptime = (reconnect ? reconnect.minUptime : undefined) ?? 5000;
+    checkDuration("reconnect", "minUptime", this.#minUptime);
+    this.#isRetriable = (reconnect && reconnect.isRetriable) || isRetriable;
+    if (heartbeat) {
+      const resolved = {
+        interval: heartbeat.interval ?? DEFAULT_HEARTBEAT_INTERVAL,
+        timeout: heartbeat.timeout ?? DEFAULT_HEARTBEAT_TIMEOUT,
+        ping: toBytes(heartbeat.ping ?? "PING"),
+        pong: toBytes(heartbeat.pong ?? "PONG"),
+      };
+      checkDuration("connect", "heartbeat.interval", resolved.interval);
+      checkDuration("connect", "heartbeat.timeout", resolved.timeout);
+      this.#heartbeat = resolved;
+    }
+    this.#onConnect = options.onConnect;
+    this.#clock = options.clock ?? systemClock;
+    this.#random = options.random ?? Math.random;
+    this.#queue = new SendQueue(options.queue);
+    this.closed = new Promise((resolve) => this.#resolveClosed = resolve);
+    this.readable = new ReadableStream<Uint8Array>({
+      pull: (controller) => this.#deliver(controller),
+    }, { highWaterMark: 0 });
+    const signal = options.signal;
+    if (signal?.aborted) {
+      this.#stop("aborted", signal.reason);
+      return;
+    }
+    if (signal) {
+      this.#userSignal = signal;
+      signal.addEventListener("abort", this.#onUserAbort, { once: true });
+    }
+    this.#running = this.#run();
+  }
+
+  /** The current state. */
+  get state(): ClientState {
+    return this.#status.state;
+  }
+
+  /** The current status. */
+  get status(): ClientStatus {
+    return this.#status;
+  }
+
+  /** The open connection, if any. */
+  get connection(): Connection | undefined {
+    return this.#conn;
+  }
+
+  /**
+   * Sends a frame now if connected, or queues it until a connection is
+   * open. Strings are sent as UTF-8.
+   *
+   * @param frame The payload.
+   * @param options `signal` withdraws a queued frame: it is then never sent.
+   * @returns A promise that settles once the frame is written (see the
+   * delivery guarantees of {@linkcode Client}).
+   * @throws {QueueFullError} If disconnected and the queue is full.
+   * @throws {ConnectionClosedError} If the client is closed.
+   * @throws {FrameTooLargeError} If the frame exceeds the framing's limit.
+   */
+  send(
+    frame: Uint8Array | string,
+    options?: { signal?: AbortSignal },
+  ): Promise<void> {
+    const signal = options?.signal;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (this.#stopping) {
+      return Promise.reject(new ConnectionClosedError("send"));
+    }
+    const bytes = toBytes(frame);
+    const conn = this.#conn;
+    if (conn && !conn.signal.aborted && this.#queue.length === 0) {
+      return conn.send(bytes);
+    }
+    try {
+      // Refuse a frame that no connection could carry now, not at flush.
+      this.#framing.check(bytes);
+      return this.#queue.push(bytes, signal);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Waits until the client reaches `state`.
+   *
+   * @param state The state to wait for.
+   * @param options `signal` stops waiting, rejecting with its reason.
+   * @returns The status that has `state`.
+   * @throws {unknown} The client's final error if it closes first (unless
+   * waiting for `closed`).
+   */
+  async waitFor(
+    state: ClientState,
+    options?: { signal?: AbortSignal },
+  ): Promise<ClientStatus> {
+    const signal = options?.signal;
+    signal?.throwIfAborted();
+    const statuses = this.statuses();
+    const abort = new Promise<never>((_, reject) => {
+      signal?.addEventListener("abort", () => reject(signal.reason), {
+        once: true,
+      });
+    });
+    abort.catch(() => {});
+    try {
+      while (true) {
+        const next = await Promise.race([statuses.next(), abort]);
+        if (next.done) break;
+        if (next.value.state === state) return next.value;
+      }
+    } finally {
+      await statuses.return?.();
+    }
+    const final = this.#status;
+    throw final.error ?? new ConnectionClosedError(`reach state ${state}`);
+  }
+
+  /**
+   * Iterates status records: the current one first, then each change, until
+   * the client is closed.
+   *
+   * @returns An iterator of status records.
+   */
+  statuses(): AsyncIterableIterator<ClientStatus> {
+    const watcher: Watcher = { records: [this.#status], wake: undefined };
+    const done = () => this.#status.state === "closed";
+    if (!done()) this.#watchers.add(watcher);
+    const watchers = this.#watchers;
+    return {
+      async next(): Promise<IteratorResult<ClientStatus>> {
+        while (watcher.records.length === 0) {
+          if (!watchers.has(watcher)) return { done: true, value: undefined };
+          await new Promise<void>((resolve) => watcher.wake = resolve);
+        }
+        return { done: false, value: watcher.records.shift()! };
+      },
+      return(): Promise<IteratorResult<ClientStatus>> {
+        watchers.delete(watcher);
+        watcher.records = [];
+        watcher.wake?.();
+        return Promise.resolve({ done: true, value: undefined });
+      },
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+    };
+  }
+
+  /**
+   * Closes the client: stops reconnecting, rejects queued frames (they are
+   * never sent), writes what the open connection already accepted, then
+   * closes it.
+   *
+   * @returns A promise that settles once everything is closed.
+   */
+  async close(): Promise<void> {
+    this.#stop("closed", undefined);
+    await this.closed;
+  }
+
+  /**
+   * Iterates the incoming frames of every connection. Leaving a loop early
+   * does not close the client.
+   *
+   * @returns An iterator over the frames.
+   */
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    return this.readable.values({ preventCancel: true });
+  }
+
+  /**
+   * Closes the client, for `await using`.
+   *
+   * @returns A promise that settles once everything is closed.
+   */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #update(change: Partial<ClientStatus>): void {
+    this.#status = { ...this.#status, ...change };
+    const status = this.#status;
+    for (const watcher of this.#watchers) {
+      watcher.records.push(status);
+      if (watcher.records.length > MAX_BUFFERED_STATUSES) {
+        watcher.records.shift();
+      }
+      watcher.wake?.();
+      watcher.wake = undefined;
+    }
+    if (status.state === "closed") this.#watchers.clear();
+    this.dispatchEvent(new StatusEvent(status));
+  }
+
+  async #run(): Promise<void> {
+    let heartbeat: Heartbeat | undefined;
+    const frames = this.#heartbeat && {
+      ping: this.#heartbeat.ping,
+      pong: this.#heartbeat.pong,
+      onPong: () => heartbeat?.pong(),
+    };
+    const extra = frames
+      ? { heartbeat: frames, onActivity: () => heartbeat?.activity() }
+      : {};
+    let retry = 0;
+    let attempt = 0;
+    let outageStart = this.#clock.now();
+    let opened = false;
+    while (!this.#stopping) {
+      attempt++;
+      this.#update({
+        state: opened ? "reconnecting" : "connecting",
+        attempt,
+        nextDelay: undefined,
+      });
+      let conn: Connection;
+      try {
+        conn = await dial(this.#options, extra);
+        if (this.#onConnect) {
+          try {
+            await this.#onConnect(conn);
+          } catch (error) {
+            conn.abort(error);
+            throw error;
+          }
+          if (conn.signal.aborted) throw conn.signal.reason;
+        }
+      } catch (error) {
+        if (this.#stopping) return;
+        const delay = this.#retryAfter(error, attempt, retry++, outageStart);
+        if (delay === undefined) return;
+        await this.#sleep(delay);
+        continue;
+      }
+      if (this.#stopping) {
+        conn.abort(this.#lifecycle.signal.reason);
+        return;
+      }
+
+      opened = true;
+      const openedAt = this.#clock.now();
+      if (this.#heartbeat) {
+        heartbeat = new Heartbeat(this.#heartbeat, this.#clock, {
+          ping: () => void conn.send(this.#heartbeat!.ping).catch(() => {}),
+          rtt: (ms) => this.#update({ rtt: ms }),
+          dead: (error) => conn.abort(error),
+        }, conn.signal);
+      }
+      this.#conn = conn;
+      this.#queue.flush((frame) => conn.send(frame));
+      this.#update({ state: "open", attempt: 0, error: undefined });
+      const ended = await this.#pump(conn, heartbeat);
+      this.#conn = undefined;
+      heartbeat = undefined;
+      // The old connection is gone for good before a new one is dialled.
+      conn.abort(ended);
+      await conn.closed;
+      if (this.#stopping) return;
+
+      if (this.#clock.now() - openedAt >= this.#minUptime) {
+        retry = 0;
+        attempt = 0;
+        outageStart = this.#clock.now();
+      }
+      const delay = this.#retryAfter(ended, attempt, retry++, outageStart);
+      if (delay === undefined) return;
+      await this.#sleep(delay);
+    }
+  }
+
+  /**
+   * Decides what follows a failure: the wait before the next attempt, or
+   * `undefined` after closing the client.
+   */
+  #retryAfter(
+    error: unknown,
+    attempts: number,
+    retry: number,
+    outageStart: number,
+  ): number | undefined {
+    if (!this.#reconnect || !this.#isRetriable(error)) {
+      this.#stop("failed", error);
+      return undefined;
+    }
+    const delay = backoffDelay(retry, this.#backoff, this.#random);
+    const elapsed = this.#clock.now() - outageStart;
+    if (
+      attempts >= this.#backoff.maxAttempts ||
+      elapsed + delay > this.#backoff.maxElapsed
+    ) {
+      this.#stop(
+        "failed",
+        new ReconnectError(attempts, elapsed, { cause: error }),
+      );
+      return undefined;
+    }
+    this.#update({
+      state: this.#status.state === "open"
+        ? "reconnecting"
+        : this.#status.state,
+      attempt: attempts,
+      nextDelay: delay,
+      error,
+    });
+    return delay;
+  }
+
+  #sleep(ms: number): Promise<void> {
+    const signal = this.#lifecycle.signal;
+    return new Promise((resolve) => {
+      // Waiting to reconnect is work in progress: it keeps the process alive.
+      const timer = this.#clock.setTimeout(done, ms, true);
+      signal.addEventListener("abort", done, { once: true });
+      const clock = this.#clock;
+      function done() {
+        clock.clearTimeout(timer);
+        signal.removeEventListener("abort", done);
+        resolve();
+      }
+    });
+  }
+
+  async #deliver(
+    controller: ReadableStreamDefaultController<Uint8Array>,
+  ): Promise<void> {
+    while (this.#inboxHead === this.#inbox.length) {
+      if (this.#inboxEnd) {
+        // Frames received before the end are all delivered first.
+        if (this.#inboxEnd.error === undefined) controller.close();
+        else controller.error(this.#inboxEnd.error);
+        return;
+      }
+      await new Promise<void>((resolve) => this.#frameWanted = resolve);
+    }
+    controller.enqueue(this.#inbox[this.#inboxHead++]!);
+    if (this.#inboxHead === this.#inbox.length) {
+      this.#inbox = [];
+      this.#inboxHead = 0;
+    }
+    this.#roomMade?.();
+    this.#roomMade = undefined;
+  }
+
+  #wakeReader(): void {
+    this.#frameWanted?.();
+    this.#frameWanted = undefined;
+  }
+
+  /** Moves frames to the client's inbox until the connection ends. */
+  async #pump(
+    conn: Connection,
+    heartbeat: Heartbeat | undefined,
+  ): Promise<unknown> {
+    const reader = conn.readable.getReader();
+    const ended = new Promise<void>((resolve) => {
+      if (conn.signal.aborted) resolve();
+      conn.signal.addEventListener("abort", () => resolve(), { once: true });
+    });
+    try {
+      while (true) {
+        const { value, done } = await reader.read();
+        if (done) {
+          return conn.signal.aborted
+            ? conn.signal.reason
+            : new ConnectionClosedError("read", {
+              cause: new Error("The server closed the connection"),
+            });
+        }
+        this.#inbox.push(value);
+        this.#wakeReader();
+        if (this.#inbox.length - this.#inboxHead >= INBOX_SIZE) {
+          // The application is not reading: that silence is not the peer's.
+          heartbeat?.suspend();
+          await Promise.race([
+            new Promise<void>((resolve) => this.#roomMade = resolve),
+            ended,
+          ]);
+          heartbeat?.resume();
+        }
+      }
+    } catch (error) {
+      return error;
+    } finally {
+      reader.releaseLock();
+    }
+  }
+
+  #stop(reason: ClientCloseReason, error: unknown): void {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    this.#userSignal?.removeEventListener("abort", this.#onUserAbort);
+    const cause = error ?? new ConnectionClosedError("use the client");
+    this.#lifecycle.abort(cause);
+    this.#queue.clear(
+      error === undefined
+        ? new ConnectionClosedError("send")
+        : new ConnectionClosedError("send", { cause: error }),
+    );
+    const conn = this.#conn;
+    this.#conn = undefined;
+    const closing = conn
+      ? (reason === "closed" ? conn.close() : (conn.abort(cause), conn.closed))
+      : Promise.resolve();
+    void Promise.all([closing, this.#running]).then(() => {
+      // After a close or a failure the frames already received stay
+      // readable; an abort drops them, as aborts do.
+      this.#inboxEnd = { error: reason === "closed" ? undefined : cause };
+      if (reason === "aborted") {
+        this.#inbox = [];
+        this.#inboxHead = 0;
+      }
+      this.#wakeReader();
+      this.#update({
+        state: "closed",
+        nextDelay: undefined,
+        error,
+        reason,
+      });
+      this.#resolveClosed(this.#status);
+    });
+  }
+}
+
+/**
+ * Creates a self-healing client and starts connecting. It never throws for
+ * connection problems: watch its state, or just send, and frames wait in its
+ * queue until a connection is open.
+ *
+ * @param options Where to connect, and the reconnection, heartbeat and queue
+ * policies.
+ * @returns The client.
+ * @throws {RangeError} If an option is out of range.
+ *
+ * @example Reconnecting after the server restarts
+ * ```ts
+ * import { createClient, listen } from "@tether/tcp";
  * import assert from "node:assert/strict";
  *
- * await using server = await listen({
+ * let server = await listen({
  *   hostname: "127.0.0.1",
  *   port: 0,
  *   handler: async (conn) => {
- *     for await (const frame of conn) await conn.send(frame);
+ *     for await (const frame of conn) conn.send(frame);
  *   },
  * });
- * await using conn = await connect({ port: server.addr.port });
- * await conn.send("ping");
- * for await (const frame of conn) {
- *   assert.equal(new TextDecoder().decode(frame), "ping");
+ * const port = server.addr.port;
+ * await using client = createClient({ port, reconnect: { minTimeout: 10 } });
+ * await client.waitFor("open");
+ *
+ * await server.close(); // the client notices and starts reconnecting
+ * await client.waitFor("reconnecting");
+ * const sent = client.send("queued while away");
+ * server = await listen({
+ *   hostname: "127.0.0.1",
+ *   port,
+ *   handler: async (conn) => {
+ *     for await (const frame of conn) conn.send(frame);
+ *   },
+ * });
+ * await sent;
+ * for await (const frame of client) {
+ *   assert.equal(new TextDecoder().decode(frame), "queued while away");
  *   break;
  * }
+ * await client.close();
+ * await server.close();
  * ```
  */
-export async function connect(options: ConnectOptions): Promise<Connection> {
-  const {
-    hostname = "127.0.0.1",
-    port,
-    signal,
-    connectTimeout = DEFAULT_CONNECT_TIMEOUT,
-    noDelay = true,
-    keepAlive = false,
-  } = options;
-  checkPort("connect", port, false);
-  checkDuration("connect", "connectTimeout", connectTimeout);
-  const framing = resolveFraming(options.framing);
-  const runtime = options.runtime ?? await detectRuntime();
-  signal?.throwIfAborted();
+export function createClient(options: ClientOptions): Client {
+  return new Client(options);
+}
 
-  const attempt = new AbortController();
-  const onAbort = () => attempt.abort(signal?.reason);
-  signal?.addEventListener("abort", onAbort, { once: true });
-  const timer = connectTimeout > 0
-    ? setTimeout(
-      () =>
-        attempt.abort(
-          new ConnectTimeoutError(hostname, port, connectTimeout),
-        ),
-      connectTimeout,
-    )
-    : undefined;
-  try {
-    const conn = await runtime.connect({
-      hostname,
-      port,
-      signal: attempt.signal,
-    });
-    conn.setNoDelay(noDelay);
-    if (keepAlive) conn.setKeepAlive(true);
-    return new Connection(conn, {
-      framing,
-      ...(signal ? { signal } : {}),
-      ...(options.highWaterMark !== undefined
-        ? { highWaterMark: options.highWaterMark }
-        : {}),
-    });
-  } finally {
-    clearTimeout(timer);
-    signal?.removeEventListener("abort", onAbort);
-  }
+function toBytes(frame: Uint8Array | string): Uint8Array {
+  return typeof frame === "string" ? encoder.encode(frame) : frame;
 }

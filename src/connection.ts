@@ -1,4 +1,5 @@
-import { ConnectionClosedError } from "./errors.ts";
+import { systemClock } from "./clock.ts";
+import { ConnectionClosedError, IdleTimeoutError } from "./errors.ts";
 import { FrameWriter } from "./frame_writer.ts";
 import type { FrameDecoder, FrameSink, Framing } from "./framing/framing.ts";
 import { lengthPrefixed } from "./framing/length_prefixed.ts";
@@ -26,6 +27,31 @@ export interface ConnectionOptions {
    * @default {65536}
    */
   highWaterMark?: number;
+  /**
+   * Heartbeat frames: an incoming frame equal to `ping` is answered with
+   * `pong`, an incoming `pong` is reported to `onPong`, and neither reaches
+   * the `readable`.
+   */
+  heartbeat?: HeartbeatFrames;
+  /** Called whenever bytes arrive: proof that the peer is alive. */
+  onActivity?: () => void;
+  /**
+   * Milliseconds without incoming bytes after which the connection is
+   * aborted with {@linkcode IdleTimeoutError}; `0` never does.
+   *
+   * @default {0}
+   */
+  idleTimeout?: number;
+}
+
+/** The ping and pong payloads of {@linkcode ConnectionOptions.heartbeat}. */
+export interface HeartbeatFrames {
+  /** The payload of a ping. */
+  ping: Uint8Array;
+  /** The payload of the answer to a ping. */
+  pong: Uint8Array;
+  /** Called when a pong arrives. */
+  onPong?: () => void;
 }
 
 /**
@@ -83,6 +109,8 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   #draining = false;
   #highWaterMark: number;
   #userSignal: AbortSignal | undefined;
+  #onActivity: (() => void) | undefined;
+  #lastActivity = 0;
   #onUserAbort = () => this.abort(this.#userSignal?.reason);
 
   /**
@@ -102,12 +130,15 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     this.closed = new Promise((resolve) => this.#resolveClosed = resolve);
     this.#decoder = this.framing.createDecoder();
     this.#reader = conn.readable.getReader();
-    this.#sink = {
+    this.#sink = options.heartbeat ? this.#heartbeatSink(options.heartbeat) : {
       enqueue: (frame) => {
         this.#delivered++;
         this.#frames.enqueue(frame);
       },
     };
+    this.#onActivity = options.onActivity;
+    const idleTimeout = options.idleTimeout ?? 0;
+    if (idleTimeout > 0) this.#watchIdle(idleTimeout);
     this.readable = new ReadableStream<Uint8Array>({
       start: (controller) => {
         this.#frames = controller;
@@ -160,6 +191,8 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
           this.#frames.close();
           return;
         }
+        this.#lastActivity = systemClock.now();
+        this.#onActivity?.();
         this.#decoder.decode(value, this.#sink);
       }
     } catch (error) {
@@ -168,6 +201,44 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
       this.#frames.error(error);
       this.abort(error);
     }
+  }
+
+  #heartbeatSink(frames: HeartbeatFrames): FrameSink {
+    const { ping, pong, onPong } = frames;
+    return {
+      enqueue: (frame) => {
+        if (equalBytes(frame, ping)) {
+          try {
+            this.#writer.enqueue(pong);
+          } catch {
+            // The write side is closed: there is nobody to answer for.
+          }
+        } else if (equalBytes(frame, pong)) {
+          onPong?.();
+        } else {
+          this.#delivered++;
+          this.#frames.enqueue(frame);
+        }
+      },
+    };
+  }
+
+  // One pending timer per connection, untouched by traffic: it looks at
+  // when the last bytes arrived and sleeps for the rest of the period.
+  #watchIdle(timeout: number): void {
+    this.#lastActivity = systemClock.now();
+    const check = () => {
+      if (this.signal.aborted) return;
+      const idle = systemClock.now() - this.#lastActivity;
+      if (idle >= timeout) this.abort(new IdleTimeoutError(timeout));
+      else timer = systemClock.setTimeout(check, timeout - idle, false);
+    };
+    let timer = systemClock.setTimeout(check, timeout, false);
+    this.signal.addEventListener(
+      "abort",
+      () => systemClock.clearTimeout(timer),
+      { once: true },
+    );
   }
 
   #stopReading(): Promise<void> {
@@ -285,6 +356,12 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function toBytes(frame: Uint8Array | string): Uint8Array {

@@ -18,7 +18,11 @@ export type TetherErrorCode =
   | "FRAME_TRUNCATED"
   | "INVALID_FRAME"
   | "CONNECT_TIMEOUT"
-  | "CONNECTION_CLOSED";
+  | "CONNECTION_CLOSED"
+  | "HEARTBEAT_TIMEOUT"
+  | "IDLE_TIMEOUT"
+  | "QUEUE_FULL"
+  | "RECONNECT_FAILED";
 
 /**
  * The base class of every error tether raises.
@@ -248,6 +252,168 @@ export class ConnectionClosedError extends TetherError {
       options,
     );
     this.name = "ConnectionClosedError";
+  }
+}
+
+/**
+ * A heartbeat went unanswered: no frame arrived within `timeout` after a
+ * ping, so the link is taken for dead (half-open) and torn down.
+ *
+ * @example Recognising a dead link
+ * ```ts
+ * import { HeartbeatTimeoutError } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new HeartbeatTimeoutError(2000);
+ * assert.equal(error.code, "HEARTBEAT_TIMEOUT");
+ * ```
+ */
+export class HeartbeatTimeoutError extends TetherError {
+  /** The milliseconds waited for an answer to the ping. */
+  readonly timeout: number;
+
+  /**
+   * Creates the error.
+   *
+   * @param timeout The milliseconds waited for an answer.
+   * @param options Standard error options.
+   */
+  constructor(timeout: number, options?: ErrorOptions) {
+    super(
+      "HEARTBEAT_TIMEOUT",
+      `Cannot keep the connection as no frame arrived within ${timeout} ms of a ping`,
+      options,
+    );
+    this.name = "HeartbeatTimeoutError";
+    this.timeout = timeout;
+  }
+}
+
+/**
+ * A connection received no frame for `idleTimeout` milliseconds and was
+ * closed by the server.
+ *
+ * @example Recognising a reaped connection
+ * ```ts
+ * import { IdleTimeoutError } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(new IdleTimeoutError(60000).code, "IDLE_TIMEOUT");
+ * ```
+ */
+export class IdleTimeoutError extends TetherError {
+  /** The idle limit in milliseconds that was reached. */
+  readonly timeout: number;
+
+  /**
+   * Creates the error.
+   *
+   * @param timeout The idle limit in milliseconds.
+   * @param options Standard error options.
+   */
+  constructor(timeout: number, options?: ErrorOptions) {
+    super(
+      "IDLE_TIMEOUT",
+      `Cannot keep the connection as no frame arrived for ${timeout} ms`,
+      options,
+    );
+    this.name = "IdleTimeoutError";
+    this.timeout = timeout;
+  }
+}
+
+/**
+ * A frame could not be queued while the client is disconnected because the
+ * offline queue is full. A frame rejected this way is never sent.
+ *
+ * @example Handling a full queue
+ * ```ts
+ * import { QueueFullError } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new QueueFullError(100, 1000, 65536, 1048576);
+ * assert.equal(error.code, "QUEUE_FULL");
+ * ```
+ */
+export class QueueFullError extends TetherError {
+  /** The size in bytes of the refused frame. */
+  readonly size: number;
+  /** The frames queued when it was refused. */
+  readonly length: number;
+  /** The limit on queued frames. */
+  readonly maxLength: number;
+  /** The limit on queued bytes. */
+  readonly maxBytes: number;
+
+  /**
+   * Creates the error.
+   *
+   * @param size The size of the refused frame in bytes.
+   * @param length The frames already queued.
+   * @param maxBytes The limit on queued bytes.
+   * @param maxLength The limit on queued frames.
+   * @param options Standard error options.
+   */
+  constructor(
+    size: number,
+    length: number,
+    maxBytes: number,
+    maxLength: number,
+    options?: ErrorOptions,
+  ) {
+    super(
+      "QUEUE_FULL",
+      `Cannot queue frame of ${size} bytes as the offline queue is full: ${length} of ${maxLength} frames, limit ${maxBytes} bytes`,
+      options,
+    );
+    this.name = "QueueFullError";
+    this.size = size;
+    this.length = length;
+    this.maxLength = maxLength;
+    this.maxBytes = maxBytes;
+  }
+}
+
+/**
+ * A client stopped reconnecting: its attempts or its time budget ran out, or
+ * an error that is not worth retrying occurred. The last error is `cause`.
+ *
+ * @example Reading why a client gave up
+ * ```ts
+ * import { ReconnectError } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new ReconnectError(5, 31000, { cause: new Error("refused") });
+ * assert.equal(error.attempts, 5);
+ * ```
+ */
+export class ReconnectError extends TetherError {
+  /** The connection attempts made in the outage. */
+  readonly attempts: number;
+  /** The milliseconds the outage lasted. */
+  readonly elapsed: number;
+
+  /**
+   * Creates the error.
+   *
+   * @param attempts The attempts made.
+   * @param elapsed The milliseconds the outage lasted.
+   * @param options Standard error options; `cause` is the last error.
+   */
+  constructor(attempts: number, elapsed: number, options?: ErrorOptions) {
+    const last = options?.cause instanceof Error
+      ? `: ${options.cause.message}`
+      : "";
+    super(
+      "RECONNECT_FAILED",
+      `Cannot reconnect after ${attempts} attempts in ${
+        Math.round(elapsed)
+      } ms${last}`,
+      options,
+    );
+    this.name = "ReconnectError";
+    this.attempts = attempts;
+    this.elapsed = elapsed;
   }
 }
 

@@ -4,8 +4,8 @@ import {
   type FramingOption,
   resolveFraming,
 } from "./_options.ts";
-import { Connection } from "./connection.ts";
-import { ConnectionClosedError, NetError } from "./errors.ts";
+import { Connection, type HeartbeatFrames } from "./connection.ts";
+import { ConnectionClosedError, IdleTimeoutError, NetError } from "./errors.ts";
 import type { Framing } from "./framing/framing.ts";
 import { detectRuntime } from "./runtime/detect.ts";
 import type { Conn, Listener, NetAddr, Runtime } from "./runtime/types.ts";
@@ -56,6 +56,23 @@ export interface ListenOptions {
    * @default {10000}
    */
   shutdownTimeout?: number;
+  /**
+   * Answers heartbeat pings: an incoming frame equal to `ping` is answered
+   * with `pong` and not delivered to the handler. `true` uses the classic
+   * `PING` and `PONG`.
+   *
+   * @default {false}
+   */
+  heartbeat?:
+    | boolean
+    | { ping?: Uint8Array | string; pong?: Uint8Array | string };
+  /**
+   * Milliseconds without incoming bytes after which a connection is aborted
+   * with {@linkcode IdleTimeoutError}; `0` never does.
+   *
+   * @default {0}
+   */
+  idleTimeout?: number;
   /**
    * Whether to turn off Nagle's algorithm on accepted connections.
    *
@@ -130,6 +147,7 @@ const ROUTINE_CODES: ReadonlySet<string> = new Set([
 
 function logError(error: unknown, conn?: Connection): void {
   if (error instanceof NetError && ROUTINE_CODES.has(error.code)) return;
+  if (error instanceof IdleTimeoutError) return;
   const peer = conn
     ? ` from ${conn.remoteAddr.hostname}:${conn.remoteAddr.port}`
     : "";
@@ -142,6 +160,7 @@ class TcpServer implements Server {
   #listener: Listener;
   #handler: ConnectionHandler;
   #framing: Framing;
+  #heartbeat: HeartbeatFrames | undefined;
   #options: ListenOptions;
   #maxConnections: number;
   #shutdownTimeout: number;
@@ -159,6 +178,13 @@ class TcpServer implements Server {
     this.#options = options;
     this.#handler = options.handler;
     this.#framing = framing;
+    const heartbeat = options.heartbeat;
+    if (heartbeat) {
+      const { ping = "PING", pong = "PONG" } = heartbeat === true
+        ? {}
+        : heartbeat;
+      this.#heartbeat = { ping: toBytes(ping), pong: toBytes(pong) };
+    }
     this.#maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     this.#shutdownTimeout = options.shutdownTimeout ??
       DEFAULT_SHUTDOWN_TIMEOUT;
@@ -216,6 +242,8 @@ class TcpServer implements Server {
     }
     const conn = new Connection(raw, {
       framing: this.#framing,
+      ...(this.#heartbeat ? { heartbeat: this.#heartbeat } : {}),
+      idleTimeout: options.idleTimeout ?? 0,
       ...(options.highWaterMark !== undefined
         ? { highWaterMark: options.highWaterMark }
         : {}),
@@ -273,6 +301,12 @@ class TcpServer implements Server {
   }
 }
 
+function toBytes(payload: Uint8Array | string): Uint8Array {
+  return typeof payload === "string"
+    ? new TextEncoder().encode(payload)
+    : payload;
+}
+
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(done, ms);
@@ -328,6 +362,7 @@ export async function listen(options: ListenOptions): Promise<Server> {
     "shutdownTimeout",
     options.shutdownTimeout ?? DEFAULT_SHUTDOWN_TIMEOUT,
   );
+  checkDuration("listen", "idleTimeout", options.idleTimeout ?? 0);
   const framing = resolveFraming(options.framing);
   const runtime = options.runtime ?? await detectRuntime();
   options.signal?.throwIfAborted();

@@ -1,0 +1,158 @@
+import {
+  checkDuration,
+  checkPort,
+  type FramingOption,
+  resolveFraming,
+} from "./_options.ts";
+import { Connection, type ConnectionOptions } from "./connection.ts";
+import { ConnectTimeoutError } from "./errors.ts";
+import { detectRuntime } from "./runtime/detect.ts";
+import type { Runtime } from "./runtime/types.ts";
+
+/** The default of {@linkcode ConnectOptions.connectTimeout}: 10 seconds. */
+export const DEFAULT_CONNECT_TIMEOUT = 10_000;
+
+/** Options for {@linkcode connect}. */
+export interface ConnectOptions {
+  /**
+   * The host to connect to.
+   *
+   * @default {"127.0.0.1"}
+   */
+  hostname?: string;
+  /** The port to connect to. */
+  port: number;
+  /**
+   * The wire format.
+   *
+   * @default {"length"}
+   */
+  framing?: FramingOption;
+  /**
+   * Cancels the connection attempt, rejecting with the signal's reason; once
+   * connected, aborting it aborts the connection.
+   */
+  signal?: AbortSignal;
+  /**
+   * Milliseconds to wait for the connection to be established before failing
+   * with {@linkcode ConnectTimeoutError}; `0` waits as long as the OS does.
+   *
+   * @default {10000}
+   */
+  connectTimeout?: number;
+  /**
+   * Whether to turn off Nagle's algorithm. tether coalesces small frames
+   * itself, so waiting in the kernel only adds latency.
+   *
+   * @default {true}
+   */
+  noDelay?: boolean;
+  /**
+   * Whether to turn on TCP keep-alive probes.
+   *
+   * @default {false}
+   */
+  keepAlive?: boolean;
+  /**
+   * Bytes that may wait to be written before a write through
+   * `Connection.writable` waits for the socket.
+   *
+   * @default {65536}
+   */
+  highWaterMark?: number;
+  /**
+   * The runtime's sockets.
+   *
+   * @default {the detected runtime}
+   */
+  runtime?: Runtime;
+}
+
+/**
+ * Opens a framed TCP connection.
+ *
+ * @param options Where to connect and how to frame.
+ * @returns The open connection.
+ * @throws {ConnectTimeoutError} If no connection is established within
+ * `connectTimeout`.
+ * @throws {NetError} If the connection fails, such as with `ECONNREFUSED`.
+ * @throws {RangeError} If `port` or `connectTimeout` is out of range.
+ *
+ * @example Sending a frame and reading the reply
+ * ```ts
+ * import { connect, listen } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * await using server = await listen({
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   handler: async (conn) => {
+ *     for await (const frame of conn) await conn.send(frame);
+ *   },
+ * });
+ * await using conn = await connect({ port: server.addr.port });
+ * await conn.send("ping");
+ * for await (const frame of conn) {
+ *   assert.equal(new TextDecoder().decode(frame), "ping");
+ *   break;
+ * }
+ * ```
+ */
+export function connect(options: ConnectOptions): Promise<Connection> {
+  return dial(options, {});
+}
+
+/**
+ * {@linkcode connect}, with extra options for the connection it opens.
+ */
+export async function dial(
+  options: ConnectOptions,
+  extra: Pick<ConnectionOptions, "heartbeat" | "onActivity">,
+): Promise<Connection> {
+  const {
+    hostname = "127.0.0.1",
+    port,
+    signal,
+    connectTimeout = DEFAULT_CONNECT_TIMEOUT,
+    noDelay = true,
+    keepAlive = false,
+  } = options;
+  checkPort("connect", port, false);
+  checkDuration("connect", "connectTimeout", connectTimeout);
+  const framing = resolveFraming(options.framing);
+  const runtime = options.runtime ?? await detectRuntime();
+  signal?.throwIfAborted();
+
+  const attempt = new AbortController();
+  const onAbort = () => attempt.abort(signal?.reason);
+  signal?.addEventListener("abort", onAbort, { once: true });
+  const timer = connectTimeout > 0
+    ? setTimeout(
+      () =>
+        attempt.abort(
+          new ConnectTimeoutError(hostname, port, connectTimeout),
+        ),
+      connectTimeout,
+    )
+    : undefined;
+  try {
+    const conn = await runtime.connect({
+      hostname,
+      port,
+      signal: attempt.signal,
+    });
+    conn.setNoDelay(noDelay);
+    if (keepAlive) conn.setKeepAlive(true);
+    return new Connection(conn, {
+      ...extra,
+      framing,
+      ...(signal ? { signal } : {}),
+      ...(options.highWaterMark !== undefined
+        ? { highWaterMark: options.highWaterMark }
+        : {}),
+    });
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", onAbort);
+  }
+}

@@ -1,0 +1,132 @@
+import { QueueFullError } from "./errors.ts";
+
+/** Limits of the client's offline queue. */
+export interface QueueOptions {
+  /**
+   * The most frames held while disconnected.
+   *
+   * @default {1024}
+   */
+  maxLength?: number;
+  /**
+   * The most payload bytes held while disconnected.
+   *
+   * @default {1048576}
+   */
+  maxBytes?: number;
+}
+
+/** The default of {@linkcode QueueOptions.maxLength}. */
+export const DEFAULT_QUEUE_LENGTH = 1024;
+/** The default of {@linkcode QueueOptions.maxBytes}: 1 MiB. */
+export const DEFAULT_QUEUE_BYTES = 1024 * 1024;
+
+interface Entry {
+  frame: Uint8Array;
+  resolve(value: Promise<void>): void;
+  reject(reason: unknown): void;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+}
+
+/**
+ * Frames accepted while no connection is open, in order, bounded by count
+ * and by bytes. A frame is either handed to a connection by
+ * {@linkcode SendQueue.flush} or rejected; a rejected frame is never sent.
+ */
+export class SendQueue {
+  #entries: Entry[] = [];
+  #bytes = 0;
+  #maxLength: number;
+  #maxBytes: number;
+
+  constructor(options: QueueOptions = {}) {
+    this.#maxLength = options.maxLength ?? DEFAULT_QUEUE_LENGTH;
+    this.#maxBytes = options.maxBytes ?? DEFAULT_QUEUE_BYTES;
+    for (
+      const [name, value] of [["maxLength", this.#maxLength], [
+        "maxBytes",
+        this.#maxBytes,
+      ]] as const
+    ) {
+      if (!Number.isSafeInteger(value) || value < 0) {
+        throw new RangeError(
+          `Cannot create queue as '${name}' must be a non-negative integer: current value is ${value}`,
+        );
+      }
+    }
+  }
+
+  /** Frames waiting. */
+  get length(): number {
+    return this.#entries.length;
+  }
+
+  /** Payload bytes waiting. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /**
+   * Queues a frame. The promise settles as the promise of the connection
+   * that eventually sends it, or rejects if the frame is dropped.
+   *
+   * @throws {QueueFullError} If the frame does not fit.
+   */
+  push(frame: Uint8Array, signal?: AbortSignal): Promise<void> {
+    const size = frame.byteLength;
+    if (
+      this.length >= this.#maxLength || this.#bytes + size > this.#maxBytes
+    ) {
+      throw new QueueFullError(
+        size,
+        this.length,
+        this.#maxBytes,
+        this.#maxLength,
+      );
+    }
+    return new Promise<void>((resolve, reject) => {
+      const entry: Entry = {
+        frame,
+        resolve,
+        reject,
+        signal,
+        onAbort: undefined,
+      };
+      if (signal) {
+        entry.onAbort = () => this.#drop(entry, signal.reason);
+        signal.addEventListener("abort", entry.onAbort, { once: true });
+      }
+      this.#entries.push(entry);
+      this.#bytes += size;
+    });
+  }
+
+  #drop(entry: Entry, reason: unknown): void {
+    const index = this.#entries.indexOf(entry);
+    if (index < 0) return;
+    this.#entries.splice(index, 1);
+    this.#bytes -= entry.frame.byteLength;
+    entry.reject(reason);
+  }
+
+  /** Hands every frame, in order, to `send`. */
+  flush(send: (frame: Uint8Array) => Promise<void>): void {
+    for (const entry of this.#take()) entry.resolve(send(entry.frame));
+  }
+
+  /** Rejects every frame with `reason`; none of them will be sent. */
+  clear(reason: unknown): void {
+    for (const entry of this.#take()) entry.reject(reason);
+  }
+
+  #take(): Entry[] {
+    const entries = this.#entries;
+    this.#entries = [];
+    this.#bytes = 0;
+    for (const { signal, onAbort } of entries) {
+      if (onAbort) signal!.removeEventListener("abort", onAbort);
+    }
+    return entries;
+  }
+}

@@ -1,0 +1,399 @@
+// The client's state machine, driven by a fake clock and a scripted runtime
+// of in-memory connections: no sockets, no real waiting.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  type Client,
+  type ClientOptions,
+  type ClientStatus,
+  type Conn,
+  createClient,
+  encodeFrame,
+  FrameTooLargeError,
+  HeartbeatTimeoutError,
+  lengthPrefixed,
+  NetError,
+  ReconnectError,
+  type Runtime,
+} from "../mod.ts";
+import { FakeClock, settle } from "./_fake_clock.ts";
+
+const framing = lengthPrefixed({ maxFrameSize: 1024 });
+const text = new TextDecoder();
+
+/** The far end of an in-memory connection. */
+interface Peer {
+  /** Sends raw bytes to the client. */
+  send(bytes: Uint8Array): void;
+  /** Sends one frame to the client. */
+  frame(payload: string): void;
+  /** Closes the connection from the far end (FIN). */
+  end(): void;
+  /** The frames the client wrote. */
+  frames(): string[];
+  readonly closed: boolean;
+}
+
+function memoryConn(): { conn: Conn; peer: Peer } {
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  const readable = new ReadableStream<Uint8Array>({
+    start(c) {
+      controller = c;
+    },
+  });
+  const written: Uint8Array[] = [];
+  let closed = false;
+  const end = () => {
+    try {
+      controller.close();
+    } catch {
+      // already closed
+    }
+  };
+  const conn: Conn = {
+    readable,
+    writable: new WritableStream(),
+    localAddr: { hostname: "127.0.0.1", port: 1 },
+    remoteAddr: { hostname: "127.0.0.1", port: 2 },
+    write(chunk) {
+      if (closed) return Promise.reject(new NetError("ECLOSED", "write"));
+      written.push(chunk.slice());
+      return Promise.resolve();
+    },
+    closeWrite: () => Promise.resolve(),
+    close() {
+      closed = true;
+      end();
+    },
+    setNoDelay() {},
+    setKeepAlive() {},
+  };
+  const peer: Peer = {
+    send: (bytes) => controller.enqueue(bytes),
+    frame: (payload) =>
+      controller.enqueue(
+        encodeFrame(framing, new TextEncoder().encode(payload)),
+      ),
+    end,
+    frames() {
+      const frames: string[] = [];
+      const decoder = framing.createDecoder();
+      for (const chunk of written) {
+        decoder.decode(chunk, { enqueue: (f) => frames.push(text.decode(f)) });
+      }
+      return frames;
+    },
+    get closed() {
+      return closed;
+    },
+  };
+  return { conn, peer };
+}
+
+/** A runtime whose connection attempts follow `plan`, then refuse. */
+function scripted(plan: ("refuse" | "open")[]) {
+  const peers: Peer[] = [];
+  let attempts = 0;
+  const runtime: Runtime = {
+    name: "scripted",
+    connect({ signal }) {
+      attempts++;
+      if (signal?.aborted) return Promise.reject(signal.reason);
+      if ((plan.shift() ?? "refuse") === "refuse") {
+        return Promise.reject(
+          new NetError("ECONNREFUSED", "connect", {
+            hostname: "127.0.0.1",
+            port: 9,
+          }),
+        );
+      }
+      const { conn, peer } = memoryConn();
+      peers.push(peer);
+      return Promise.resolve(conn);
+    },
+    listen() {
+      throw new Error("not used");
+    },
+  };
+  return {
+    runtime,
+    peers,
+    get attempts() {
+      return attempts;
+    },
+  };
+}
+
+function start(
+  runtime: Runtime,
+  clock: FakeClock,
+  options: Partial<ClientOptions> = {},
+): { client: Client; statuses: ClientStatus[] } {
+  const client = createClient({
+    port: 9,
+    runtime,
+    clock,
+    framing,
+    random: () => 0,
+    ...options,
+  });
+  const statuses: ClientStatus[] = [client.status];
+  client.addEventListener("status", (event) => {
+    statuses.push((event as unknown as { status: ClientStatus }).status);
+  });
+  return { client, statuses };
+}
+
+test("Client waits minTimeout, then doubles, between failed attempts", async () => {
+  const clock = new FakeClock();
+  const net = scripted(["refuse", "refuse", "refuse", "open"]);
+  const { client, statuses } = start(net.runtime, clock, {
+    reconnect: { minTimeout: 100, jitter: 0 },
+  });
+  await settle();
+  assert.deepEqual(clock.delays, [100]);
+  clock.tick(100);
+  await settle();
+  assert.deepEqual(clock.delays, [200]);
+  clock.tick(200);
+  await settle();
+  assert.deepEqual(clock.delays, [400]);
+  clock.tick(400);
+  await settle();
+  assert.equal(client.state, "open");
+  const waits = statuses.filter((s) => s.nextDelay !== undefined);
+  assert.deepEqual(waits.map((s) => [s.state, s.attempt, s.nextDelay]), [
+    ["connecting", 1, 100],
+    ["connecting", 2, 200],
+    ["connecting", 3, 400],
+  ]);
+  assert.ok(waits.every((s) => (s.error as NetError).code === "ECONNREFUSED"));
+  await client.close();
+});
+
+test("Client gives up after maxAttempts with ReconnectError", async () => {
+  const clock = new FakeClock();
+  const net = scripted([]);
+  const { client } = start(net.runtime, clock, {
+    reconnect: { minTimeout: 10, maxAttempts: 3 },
+  });
+  for (let i = 0; i < 5; i++) {
+    await settle();
+    clock.tick(1000);
+  }
+  const final = await client.closed;
+  assert.equal(final.reason, "failed");
+  assert.ok(final.error instanceof ReconnectError);
+  assert.equal(final.error.attempts, 3);
+  assert.ok(final.error.cause instanceof NetError);
+  assert.equal(net.attempts, 3);
+  assert.equal(clock.pending, 0);
+});
+
+test("Client gives up when the next attempt would start after maxElapsed", async () => {
+  const clock = new FakeClock();
+  const net = scripted([]);
+  const { client } = start(net.runtime, clock, {
+    reconnect: { minTimeout: 1000, jitter: 0, maxElapsed: 2500 },
+  });
+  await settle();
+  clock.tick(1000); // attempt 2 fails at t=1000; the next wait (2000) ends past 2500
+  await settle();
+  const final = await client.closed;
+  assert.ok(final.error instanceof ReconnectError);
+  assert.equal(final.error.attempts, 2);
+  assert.equal(final.error.elapsed, 1000);
+  assert.equal(net.attempts, 2);
+});
+
+test("Client resets the backoff only after a connection stayed up for minUptime", async () => {
+  const clock = new FakeClock();
+  const net = scripted(["open", "open", "open", "open"]);
+  const { client } = start(net.runtime, clock, {
+    reconnect: { minTimeout: 100, jitter: 0, minUptime: 5000 },
+  });
+  await settle();
+  assert.equal(client.state, "open");
+  // A server that accepts and drops at once meets growing waits.
+  net.peers[0]!.end();
+  await settle();
+  assert.deepEqual(clock.delays, [100]);
+  clock.tick(100);
+  await settle();
+  net.peers[1]!.end();
+  await settle();
+  assert.deepEqual(clock.delays, [200]);
+  clock.tick(200);
+  await settle();
+  // A connection that lasts is a recovery: the next outage starts afresh.
+  clock.tick(6000);
+  net.peers[2]!.end();
+  await settle();
+  assert.deepEqual(clock.delays, [100]);
+  await client.close();
+});
+
+test("Client closes the old connection before it dials the next", async () => {
+  const clock = new FakeClock();
+  const net = scripted(["open", "open"]);
+  const { client } = start(net.runtime, clock, {
+    reconnect: { minTimeout: 10, jitter: 0 },
+  });
+  await settle();
+  net.peers[0]!.end();
+  await settle();
+  assert.ok(net.peers[0]!.closed);
+  clock.tick(10);
+  await settle();
+  assert.equal(client.state, "open");
+  await client.close();
+});
+
+test("Client closes with the error when it is not retriable", async () => {
+  const clock = new FakeClock();
+  const net = scripted(["open", "open"]);
+  const { client } = start(net.runtime, clock);
+  await settle();
+  net.peers[0]!.send(new Uint8Array([0, 0, 0x10, 0])); // declares 4096 > 1024
+  const final = await client.closed;
+  assert.equal(final.reason, "failed");
+  assert.ok(final.error instanceof FrameTooLargeError);
+  assert.equal(net.attempts, 1);
+  await assert.rejects(
+    (async () => {
+      for await (const _ of client) { /* drains */ }
+    })(),
+    FrameTooLargeError,
+  );
+});
+
+test("Client with reconnect: false closes when its connection ends", async () => {
+  const clock = new FakeClock();
+  const net = scripted(["open", "open"]);
+  const { client } = start(net.runtime, clock, { reconnect: false });
+  await settle();
+  net.peers[0]!.end();
+  const final = await client.closed;
+  assert.equal(final.reason, "failed");
+  assert.equal(net.attempts, 1);
+});
+
+test("Client queues frames while disconnected and sends them after onConnect", async () => {
+  const clock = new FakeClock();
+  const net = scripted(["refuse", "open"]);
+  const { client } = start(net.runtime, clock, {
+    reconnect: { minTimeout: 50, jitter: 0 },
+    onConnect: async (conn) => {
+      await conn.send("hello");
+    },
+  });
+  const sends = [client.send("one"), client.send("two")];
+  await settle();
+  clock.tick(50);
+  await Promise.all(sends);
+  assert.deepEqual(net.peers[0]!.frames(), ["hello", "one", "two"]);
+  await client.send("three");
+  assert.deepEqual(net.peers[0]!.frames(), ["hello", "one", "two", "three"]);
+  await client.close();
+});
+
+test("Client delivers frames of every connection on one stream", async () => {
+  const clock = new FakeClock();
+  const net = scripted(["open", "open"]);
+  const { client } = start(net.runtime, clock, {
+    reconnect: { minTimeout: 10, jitter: 0 },
+  });
+  await settle();
+  net.peers[0]!.frame("a");
+  net.peers[0]!.end();
+  await settle();
+  clock.tick(10);
+  await settle();
+  net.peers[1]!.frame("b");
+  const got: string[] = [];
+  for await (const frame of client) {
+    got.push(text.decode(frame));
+    if (got.length === 2) break;
+  }
+  assert.deepEqual(got, ["a", "b"]);
+  await client.close();
+});
+
+test("Client pings an idle link and reconnects when no answer comes", async () => {
+  const clock = new FakeClock();
+  const net = scripted(["open", "open"]);
+  const { client, statuses } = start(net.runtime, clock, {
+    reconnect: { minTimeout: 10, jitter: 0 },
+    heartbeat: { interval: 1000, timeout: 500 },
+  });
+  await settle();
+  clock.tick(1000);
+  await settle();
+  assert.deepEqual(net.peers[0]!.frames(), ["PING"]);
+  net.peers[0]!.frame("PONG");
+  await settle();
+  clock.tick(20);
+  assert.equal(client.state, "open");
+  clock.tick(2000);
+  await settle();
+  const dropped = statuses.find((s) => s.state === "reconnecting");
+  assert.ok(dropped?.error instanceof HeartbeatTimeoutError);
+  assert.ok(net.peers[0]!.closed);
+  clock.tick(10);
+  await settle();
+  assert.equal(client.state, "open");
+  assert.equal(typeof client.status.rtt, "number");
+  await client.close();
+});
+
+test("Client does not deliver pongs as frames", async () => {
+  const clock = new FakeClock();
+  const net = scripted(["open"]);
+  const { client } = start(net.runtime, clock, {
+    heartbeat: { interval: 1000, timeout: 500 },
+  });
+  await settle();
+  net.peers[0]!.frame("PONG");
+  net.peers[0]!.frame("data");
+  for await (const frame of client) {
+    assert.equal(text.decode(frame), "data");
+    break;
+  }
+  await client.close();
+});
+
+test("Client.close() leaves no timer behind and ends the status stream", async () => {
+  const clock = new FakeClock();
+  const net = scripted(["refuse"]);
+  const { client } = start(net.runtime, clock, {
+    heartbeat: { interval: 1000, timeout: 500 },
+  });
+  const seen: string[] = [];
+  const watching = (async () => {
+    for await (const status of client.statuses()) seen.push(status.state);
+  })();
+  await settle();
+  assert.equal(clock.pending, 1, "the backoff wait");
+  await client.close();
+  await watching;
+  assert.equal(clock.pending, 0);
+  assert.equal(seen.at(-1), "closed");
+  assert.equal(client.status.reason, "closed");
+});
+
+test("Client backoff waits keep the process alive; heartbeats do not", async () => {
+  const clock = new FakeClock();
+  const net = scripted(["refuse", "open"]);
+  const { client } = start(net.runtime, clock, {
+    reconnect: { minTimeout: 100, jitter: 0 },
+    heartbeat: { interval: 1000, timeout: 500 },
+  });
+  await settle();
+  assert.equal(clock.persistent, 1);
+  clock.tick(100);
+  await settle();
+  assert.equal(client.state, "open");
+  assert.equal(clock.pending, 1);
+  assert.equal(clock.persistent, 0);
+  await client.close();
+});

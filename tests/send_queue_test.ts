@@ -1,0 +1,92 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { QueueFullError } from "../mod.ts";
+import { SendQueue } from "../src/send_queue.ts";
+
+const bytes = (n: number) => new Uint8Array(n);
+
+test("SendQueue refuses a frame past maxLength at once", () => {
+  const queue = new SendQueue({ maxLength: 2, maxBytes: 1000 });
+  void queue.push(bytes(1)).catch(() => {});
+  void queue.push(bytes(1)).catch(() => {});
+  assert.throws(() => queue.push(bytes(1)), (error: unknown) => {
+    assert.ok(error instanceof QueueFullError);
+    assert.equal(error.code, "QUEUE_FULL");
+    assert.equal(error.length, 2);
+    assert.equal(error.maxLength, 2);
+    return true;
+  });
+  assert.equal(queue.length, 2);
+  queue.clear(new Error("done"));
+});
+
+test("SendQueue refuses a frame past maxBytes at once", () => {
+  const queue = new SendQueue({ maxLength: 100, maxBytes: 10 });
+  void queue.push(bytes(6)).catch(() => {});
+  assert.throws(() => queue.push(bytes(5)), QueueFullError);
+  void queue.push(bytes(4)).catch(() => {});
+  assert.equal(queue.bytes, 10);
+  queue.clear(new Error("done"));
+});
+
+test("SendQueue.flush() hands frames over in order and settles each with its send", async () => {
+  const queue = new SendQueue();
+  const frames = [bytes(1), bytes(2), bytes(3)];
+  const promises = frames.map((frame) => queue.push(frame));
+  const sent: Uint8Array[] = [];
+  queue.flush((frame) => {
+    sent.push(frame);
+    return frame.byteLength === 2
+      ? Promise.reject(new Error("broke"))
+      : Promise.resolve();
+  });
+  assert.deepEqual(sent, frames);
+  assert.equal(queue.length, 0);
+  assert.equal(queue.bytes, 0);
+  const results = await Promise.allSettled(promises);
+  assert.deepEqual(results.map((r) => r.status), [
+    "fulfilled",
+    "rejected",
+    "fulfilled",
+  ]);
+});
+
+test("SendQueue drops a frame whose signal aborts, so it is never sent", async () => {
+  const queue = new SendQueue();
+  const controller = new AbortController();
+  const kept = queue.push(bytes(1));
+  const withdrawn = queue.push(bytes(2), controller.signal);
+  const reason = new Error("changed my mind");
+  controller.abort(reason);
+  await assert.rejects(withdrawn, (error) => error === reason);
+  assert.equal(queue.length, 1);
+  assert.equal(queue.bytes, 1);
+  const sent: number[] = [];
+  queue.flush((frame) => {
+    sent.push(frame.byteLength);
+    return Promise.resolve();
+  });
+  await kept;
+  assert.deepEqual(sent, [1]);
+});
+
+test("SendQueue.clear() rejects every frame, none of them sent", async () => {
+  const queue = new SendQueue();
+  const promises = [queue.push(bytes(1)), queue.push(bytes(2))];
+  const reason = new Error("closed");
+  queue.clear(reason);
+  for (const promise of promises) {
+    await assert.rejects(promise, (error) => error === reason);
+  }
+  let sent = 0;
+  queue.flush(() => {
+    sent++;
+    return Promise.resolve();
+  });
+  assert.equal(sent, 0);
+});
+
+test("SendQueue validates its limits", () => {
+  assert.throws(() => new SendQueue({ maxLength: -1 }), RangeError);
+  assert.throws(() => new SendQueue({ maxBytes: 1.5 }), RangeError);
+});
