@@ -8,13 +8,23 @@ export interface ExampleArgs {
   host: string;
   port: number;
   framing: "length" | "line";
+  /** The values of the extra numeric flags. */
+  extra: Record<string, number>;
 }
 
-/** Parses `--host`, `--port` and `--framing`, exiting with usage on error. */
+/**
+ * Parses `--host`, `--port`, `--framing` and the non-negative numeric flags
+ * named in `numbers` (with their defaults), exiting with usage on error.
+ */
 export function exampleArgs(
   usage: string,
-  defaults: { port: number; allowZeroPort: boolean },
+  defaults: {
+    port: number;
+    allowZeroPort: boolean;
+    numbers?: Record<string, number>;
+  },
 ): ExampleArgs {
+  const numbers = defaults.numbers ?? {};
   const fail = (message: string): never => {
     console.error(`${message}\n\n${usage}`);
     process.exit(2);
@@ -28,6 +38,12 @@ export function exampleArgs(
         port: { type: "string", default: String(defaults.port) },
         framing: { type: "string", default: "length" },
         help: { type: "boolean", short: "h", default: false },
+        ...Object.fromEntries(
+          Object.entries(numbers).map(([name, value]) => [
+            name,
+            { type: "string" as const, default: String(value) },
+          ]),
+        ),
       },
     }));
   } catch (error) {
@@ -45,9 +61,19 @@ export function exampleArgs(
   if (values.framing !== "length" && values.framing !== "line") {
     fail(`--framing must be "length" or "line": got ${values.framing}`);
   }
+  const extra: Record<string, number> = {};
+  for (const name of Object.keys(numbers)) {
+    const raw = (values as Record<string, unknown>)[name];
+    const value = Number(raw);
+    if (!Number.isFinite(value) || value < 0) {
+      fail(`--${name} must be a number of at least 0: got ${raw}`);
+    }
+    extra[name] = value;
+  }
   return {
-    host: values.host,
+    host: values.host as string,
     port,
     framing: values.framing as "length" | "line",
+    extra,
   };
 }

@@ -26,6 +26,8 @@ const server = await listen({
   hostname: host,
   port,
   framing,
+  // Answers the clients' heartbeat pings ("PING" → "PONG").
+  heartbeat: true,
   handler: async (conn) => {
     const peer = `${conn.remoteAddr.hostname}:${conn.remoteAddr.port}`;
     console.log(`connected: ${peer}`);

@@ -6,6 +6,35 @@ import { lineDelimited } from "./framing/line_delimited.ts";
  * A wire format: `"length"` for {@linkcode lengthPrefixed} with its defaults
  * (4-byte big-endian length), `"line"` for {@linkcode lineDelimited} with its
  * defaults, or any {@linkcode Framing}.
+ *
+ * @example The same echo over three wire formats
+ * ```ts
+ * import { connect, type FramingOption, listen } from "@tether/tcp";
+ * import { lengthPrefixed } from "@tether/tcp/framing";
+ * import assert from "node:assert/strict";
+ *
+ * const framings: FramingOption[] = [
+ *   "length",
+ *   "line",
+ *   lengthPrefixed({ headerSize: 2, maxFrameSize: 1024 }),
+ * ];
+ * for (const framing of framings) {
+ *   await using server = await listen({
+ *     hostname: "127.0.0.1",
+ *     port: 0,
+ *     framing,
+ *     handler: async (conn) => {
+ *       for await (const frame of conn) conn.send(frame);
+ *     },
+ *   });
+ *   await using conn = await connect({ port: server.addr.port, framing });
+ *   await conn.send("hi");
+ *   for await (const frame of conn) {
+ *     assert.equal(new TextDecoder().decode(frame), "hi");
+ *     break;
+ *   }
+ * }
+ * ```
  */
 export type FramingOption = "length" | "line" | Framing;
 

@@ -1,6 +1,26 @@
 /**
  * How long to wait between reconnection attempts. The option names and their
  * meaning are those of `retry` from `@std/async`, plus a time budget.
+ *
+ * @example A faster schedule, tripling each time
+ * ```ts
+ * import {
+ *   backoffDelay,
+ *   type BackoffOptions,
+ *   resolveBackoff,
+ * } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * const options: BackoffOptions = {
+ *   minTimeout: 100,
+ *   maxTimeout: 1000,
+ *   multiplier: 3,
+ *   jitter: 0,
+ * };
+ * const resolved = resolveBackoff(options);
+ * const waits = [0, 1, 2, 3].map((retry) => backoffDelay(retry, resolved));
+ * assert.deepEqual(waits, [100, 300, 900, 1000]);
+ * ```
  */
 export interface BackoffOptions {
   /**
@@ -46,10 +66,36 @@ export interface BackoffOptions {
   maxElapsed?: number;
 }
 
-/** {@linkcode BackoffOptions} with every default filled in and checked. */
+/**
+ * {@linkcode BackoffOptions} with every default filled in and checked.
+ *
+ * @example Resolving partial options
+ * ```ts
+ * import { resolveBackoff, type ResolvedBackoffOptions } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * const resolved: ResolvedBackoffOptions = resolveBackoff({ maxAttempts: 5 });
+ * assert.equal(resolved.maxAttempts, 5);
+ * assert.equal(resolved.multiplier, 2);
+ * assert.equal(resolved.maxElapsed, Infinity);
+ * ```
+ */
 export type ResolvedBackoffOptions = Required<BackoffOptions>;
 
-/** The defaults of {@linkcode BackoffOptions}: 1 s doubling to 30 s. */
+/**
+ * The defaults of {@linkcode BackoffOptions}: 1 s doubling to 30 s.
+ *
+ * @example The default schedule, before jitter
+ * ```ts
+ * import { backoffDelay, DEFAULT_BACKOFF } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(DEFAULT_BACKOFF.minTimeout, 1000);
+ * const noJitter = { ...DEFAULT_BACKOFF, jitter: 0 };
+ * assert.equal(backoffDelay(3, noJitter), 8000);
+ * assert.equal(backoffDelay(10, noJitter), DEFAULT_BACKOFF.maxTimeout);
+ * ```
+ */
 export const DEFAULT_BACKOFF: Readonly<ResolvedBackoffOptions> = Object.freeze({
   minTimeout: 1000,
   maxTimeout: 30_000,

@@ -27,7 +27,41 @@ import { type QueueOptions, SendQueue } from "./send_queue.ts";
 
 const encoder = new TextEncoder();
 
-/** The states of a {@linkcode Client}. */
+/**
+ * The states of a {@linkcode Client}.
+ *
+ * @example Showing the state to a user
+ * ```ts
+ * import { type ClientState, createClient, listen } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * function label(state: ClientState): string {
+ *   switch (state) {
+ *     case "connecting":
+ *     case "reconnecting":
+ *       return "connecting…";
+ *     case "open":
+ *       return "online";
+ *     case "closed":
+ *       return "offline";
+ *   }
+ * }
+ *
+ * await using server = await listen({
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   handler: async (conn) => {
+ *     for await (const frame of conn) conn.send(frame);
+ *   },
+ * });
+ * const client = createClient({ port: server.addr.port });
+ * assert.equal(label(client.state), "connecting…");
+ * await client.waitFor("open");
+ * assert.equal(label(client.state), "online");
+ * await client.close();
+ * assert.equal(label(client.state), "offline");
+ * ```
+ */
 export type ClientState =
   /** Trying to connect for the first time. */
   | "connecting"
@@ -38,7 +72,38 @@ export type ClientState =
   /** Done for good; see {@linkcode ClientStatus.reason}. */
   | "closed";
 
-/** Why a {@linkcode Client} closed. */
+/**
+ * Why a {@linkcode Client} closed.
+ *
+ * @example Telling a failure from a normal close
+ * ```ts
+ * import { type ClientCloseReason, createClient, listen } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * function describe(reason: ClientCloseReason | undefined): string {
+ *   switch (reason) {
+ *     case "closed":
+ *       return "closed by the application";
+ *     case "aborted":
+ *       return "cancelled";
+ *     case "failed":
+ *       return "gave up";
+ *     case undefined:
+ *       return "still running";
+ *   }
+ * }
+ *
+ * await using server = await listen({
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   handler: () => {}, // hangs up at once
+ * });
+ * const client = createClient({ port: server.addr.port, reconnect: false });
+ * assert.equal(describe(client.status.reason), "still running");
+ * const { reason } = await client.closed;
+ * assert.equal(describe(reason), "gave up");
+ * ```
+ */
 export type ClientCloseReason =
   /** {@linkcode Client.close} was called. */
   | "closed"
@@ -47,13 +112,38 @@ export type ClientCloseReason =
   /** Reconnecting was given up, or an error was not worth retrying. */
   | "failed";
 
-/** A snapshot of a {@linkcode Client}'s condition. */
+/**
+ * A snapshot of a {@linkcode Client}'s condition.
+ *
+ * @example Reading the status
+ * ```ts
+ * import { type ClientStatus, createClient, listen } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * await using server = await listen({
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   handler: async (conn) => {
+ *     for await (const frame of conn) conn.send(frame);
+ *   },
+ * });
+ * const client = createClient({ port: server.addr.port });
+ * const open: ClientStatus = await client.waitFor("open");
+ * assert.equal(open.attempt, 0);
+ * assert.equal(open.error, undefined);
+ * await client.close();
+ * const final: ClientStatus = await client.closed;
+ * assert.equal(final.state, "closed");
+ * assert.equal(final.reason, "closed");
+ * ```
+ */
 export interface ClientStatus {
   /** The state. */
   readonly state: ClientState;
   /**
    * Connection attempts in the current outage, the one under way included;
-   * 0 while open.
+   * 0 while open. An outage ends only once a connection has lasted
+   * `minUptime`.
    */
   readonly attempt: number;
   /** While waiting between attempts: milliseconds until the next one. */
@@ -69,12 +159,49 @@ export interface ClientStatus {
   readonly reason: ClientCloseReason | undefined;
 }
 
-/** Reconnection policy: backoff options plus when to reset and retry. */
+/**
+ * Reconnection policy: backoff options plus when to reset and retry.
+ *
+ * @example Giving up after three refused attempts
+ * ```ts
+ * import {
+ *   createClient,
+ *   listen,
+ *   NetError,
+ *   ReconnectError,
+ *   type ReconnectOptions,
+ * } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * // A port that nothing listens on any more.
+ * const server = await listen({
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   handler: () => {},
+ * });
+ * const port = server.addr.port;
+ * await server.close();
+ *
+ * const reconnect: ReconnectOptions = {
+ *   minTimeout: 10,
+ *   maxTimeout: 100,
+ *   maxAttempts: 3,
+ *   minUptime: 1000,
+ *   isRetriable: (error) =>
+ *     error instanceof NetError && error.code === "ECONNREFUSED",
+ * };
+ * const client = createClient({ port, reconnect });
+ * const { error } = await client.closed;
+ * assert.ok(error instanceof ReconnectError);
+ * assert.equal(error.attempts, 3);
+ * ```
+ */
 export interface ReconnectOptions extends BackoffOptions {
   /**
    * Milliseconds a connection must stay up before the backoff starts over.
    * A server that accepts and drops at once thus meets growing waits, not a
-   * storm of reconnects.
+   * storm of reconnects. A shorter connection does not end the outage: its
+   * attempts and time keep counting towards `maxAttempts` and `maxElapsed`.
    *
    * @default {5000}
    */
@@ -88,7 +215,38 @@ export interface ReconnectOptions extends BackoffOptions {
   isRetriable?: (error: unknown) => boolean;
 }
 
-/** Options for {@linkcode createClient}. */
+/**
+ * Options for {@linkcode createClient}.
+ *
+ * @example A line client with heartbeats and a greeting
+ * ```ts
+ * import { type ClientOptions, createClient, listen } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * await using server = await listen({
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   framing: "line",
+ *   heartbeat: true,
+ *   handler: async (conn) => {
+ *     for await (const line of conn) conn.send(line);
+ *   },
+ * });
+ * const options: ClientOptions = {
+ *   port: server.addr.port,
+ *   framing: "line",
+ *   reconnect: { minTimeout: 100, maxAttempts: 5 },
+ *   heartbeat: { interval: 5000, timeout: 2000 },
+ *   queue: { maxLength: 100 },
+ *   onConnect: (conn) => conn.send("HELLO"),
+ * };
+ * await using client = createClient(options);
+ * for await (const line of client) {
+ *   assert.equal(new TextDecoder().decode(line), "HELLO");
+ *   break;
+ * }
+ * ```
+ */
 export interface ClientOptions extends Omit<ConnectOptions, "signal"> {
   /** Aborting it closes the client at once, rejecting what is unsent. */
   signal?: AbortSignal;
@@ -129,7 +287,31 @@ export interface ClientOptions extends Omit<ConnectOptions, "signal"> {
   random?: () => number;
 }
 
-/** The event a {@linkcode Client} dispatches with each new status. */
+/**
+ * The event a {@linkcode Client} dispatches with each new status.
+ *
+ * @example Logging state changes
+ * ```ts
+ * import { createClient, listen, StatusEvent } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * await using server = await listen({
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   handler: async (conn) => {
+ *     for await (const frame of conn) conn.send(frame);
+ *   },
+ * });
+ * const client = createClient({ port: server.addr.port });
+ * const states: string[] = [];
+ * client.addEventListener("status", (event) => {
+ *   if (event instanceof StatusEvent) states.push(event.status.state);
+ * });
+ * await client.waitFor("open");
+ * await client.close();
+ * assert.deepEqual(states, ["open", "closed"]);
+ * ```
+ */
 export class StatusEvent extends Event {
   /** The new status. */
   readonly status: ClientStatus;
@@ -256,6 +438,8 @@ export class Client extends EventTarget
     reason: undefined,
   };
   #conn: Connection | undefined;
+  // A connection still in `onConnect`: stopping must interrupt it too.
+  #pending: Connection | undefined;
   #lifecycle = new AbortController();
   #stopping = false;
   #inbox: Uint8Array[] = [];
@@ -279,11 +463,7 @@ export class Client extends EventTarget
     super();
     const { reconnect = {}, heartbeat = false } = options;
     this.#framing = resolveFraming(options.framing);
-    this.#options = {
-      ...options,
-      framing: this.#framing,
-      signal: this.#lifecycle.signal,
-    };
+    this.#options = { ...options, framing: this.#framing };
     this.#reconnect = reconnect !== false;
     this.#backoff = resolveBackoff(reconnect || {});
     this.#minUptime = (reconnect ? reconnect.minUptime : undefined) ?? 5000;
@@ -441,6 +621,9 @@ export class Client extends EventTarget
    * never sent), writes what the open connection already accepted, then
    * closes it.
    *
+   * Writing waits for a peer that reads; to stop at once, abort the client's
+   * `signal` instead.
+   *
    * @returns A promise that settles once everything is closed.
    */
   async close(): Promise<void> {
@@ -505,13 +688,16 @@ export class Client extends EventTarget
       });
       let conn: Connection;
       try {
-        conn = await dial(this.#options, extra);
+        conn = await this.#dial(extra);
         if (this.#onConnect) {
+          this.#pending = conn;
           try {
             await this.#onConnect(conn);
           } catch (error) {
             conn.abort(error);
             throw error;
+          } finally {
+            this.#pending = undefined;
           }
           if (conn.signal.aborted) throw conn.signal.reason;
         }
@@ -555,6 +741,25 @@ export class Client extends EventTarget
       const delay = this.#retryAfter(ended, attempt, retry++, outageStart);
       if (delay === undefined) return;
       await this.#sleep(delay);
+    }
+  }
+
+  /**
+   * Dials one connection. Stopping the client cancels the attempt, but does
+   * not reach the connection once it is open: `#stop` ends that one itself,
+   * gracefully for a close.
+   */
+  async #dial(
+    extra: Parameters<typeof dial>[1],
+  ): Promise<Connection> {
+    const lifecycle = this.#lifecycle.signal;
+    const attempt = new AbortController();
+    const cancel = () => attempt.abort(lifecycle.reason);
+    lifecycle.addEventListener("abort", cancel, { once: true });
+    try {
+      return await dial({ ...this.#options, signal: attempt.signal }, extra);
+    } finally {
+      lifecycle.removeEventListener("abort", cancel);
     }
   }
 
@@ -686,6 +891,7 @@ export class Client extends EventTarget
         ? new ConnectionClosedError("send")
         : new ConnectionClosedError("send", { cause: error }),
     );
+    this.#pending?.abort(cause);
     const conn = this.#conn;
     this.#conn = undefined;
     const closing = conn

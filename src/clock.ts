@@ -3,6 +3,46 @@ import { unrefTimer } from "./runtime/timers.ts";
 /**
  * The time source of the client's timers, replaceable in tests by a fake
  * clock that advances on demand.
+ *
+ * @example A clock that moves only when told to
+ * ```ts
+ * import type { Clock } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * class ManualClock implements Clock {
+ *   #now = 0;
+ *   #timers = new Map<object, { at: number; callback: () => void }>();
+ *   now(): number {
+ *     return this.#now;
+ *   }
+ *   setTimeout(callback: () => void, ms: number): unknown {
+ *     const handle = {};
+ *     this.#timers.set(handle, { at: this.#now + ms, callback });
+ *     return handle;
+ *   }
+ *   clearTimeout(handle: unknown): void {
+ *     this.#timers.delete(handle as object);
+ *   }
+ *   advance(ms: number): void {
+ *     this.#now += ms;
+ *     for (const [handle, timer] of this.#timers) {
+ *       if (timer.at > this.#now) continue;
+ *       this.#timers.delete(handle);
+ *       timer.callback();
+ *     }
+ *   }
+ * }
+ *
+ * // Pass it as `createClient({ port, clock })` to drive backoff and
+ * // heartbeats from a test.
+ * const clock = new ManualClock();
+ * let fired = false;
+ * clock.setTimeout(() => fired = true, 1000);
+ * clock.advance(999);
+ * assert.equal(fired, false);
+ * clock.advance(1);
+ * assert.equal(fired, true);
+ * ```
  */
 export interface Clock {
   /** Milliseconds from an arbitrary origin; never goes backwards. */
@@ -24,7 +64,25 @@ export interface Clock {
   clearTimeout(handle: unknown): void;
 }
 
-/** The real clock: `performance.now()` and the runtime's timers. */
+/**
+ * The real clock: `performance.now()` and the runtime's timers.
+ *
+ * @example Setting and cancelling a timer
+ * ```ts
+ * import { systemClock } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * const start = systemClock.now();
+ * let fired = false;
+ * const timer = systemClock.setTimeout(() => fired = true, 10, true);
+ * systemClock.clearTimeout(timer);
+ * await new Promise<void>((resolve) =>
+ *   systemClock.setTimeout(resolve, 20, true)
+ * );
+ * assert.equal(fired, false);
+ * assert.ok(systemClock.now() > start);
+ * ```
+ */
 export const systemClock: Clock = {
   now: () => performance.now(),
   setTimeout(callback, ms, persistent) {

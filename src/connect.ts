@@ -9,10 +9,60 @@ import { ConnectTimeoutError } from "./errors.ts";
 import { detectRuntime } from "./runtime/detect.ts";
 import type { Runtime } from "./runtime/types.ts";
 
-/** The default of {@linkcode ConnectOptions.connectTimeout}: 10 seconds. */
+/**
+ * The default of {@linkcode ConnectOptions.connectTimeout}: 10 seconds.
+ *
+ * @example Allowing more time on a slow network
+ * ```ts
+ * import { connect, DEFAULT_CONNECT_TIMEOUT, listen } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(DEFAULT_CONNECT_TIMEOUT, 10_000);
+ * await using server = await listen({
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   handler: () => {},
+ * });
+ * await using conn = await connect({
+ *   port: server.addr.port,
+ *   connectTimeout: 3 * DEFAULT_CONNECT_TIMEOUT,
+ * });
+ * assert.equal(conn.remoteAddr.port, server.addr.port);
+ * ```
+ */
 export const DEFAULT_CONNECT_TIMEOUT = 10_000;
 
-/** Options for {@linkcode connect}. */
+/**
+ * Options for {@linkcode connect}.
+ *
+ * @example Connecting with line framing and a short timeout
+ * ```ts
+ * import { connect, type ConnectOptions, listen } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * await using server = await listen({
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   framing: "line",
+ *   handler: async (conn) => {
+ *     for await (const line of conn) conn.send(line);
+ *   },
+ * });
+ * const options: ConnectOptions = {
+ *   hostname: "127.0.0.1",
+ *   port: server.addr.port,
+ *   framing: "line",
+ *   connectTimeout: 2000,
+ *   keepAlive: true,
+ * };
+ * await using conn = await connect(options);
+ * await conn.send("hello");
+ * for await (const line of conn) {
+ *   assert.equal(new TextDecoder().decode(line), "hello");
+ *   break;
+ * }
+ * ```
+ */
 export interface ConnectOptions {
   /**
    * The host to connect to.

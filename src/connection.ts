@@ -6,8 +6,45 @@ import { lengthPrefixed } from "./framing/length_prefixed.ts";
 import type { Conn, NetAddr } from "./runtime/types.ts";
 
 const encoder = new TextEncoder();
+// Frames read ahead of the application when heartbeats are on: a handler
+// that falls further behind than this leaves pings unread, as TCP must.
+const HEARTBEAT_READ_AHEAD = 16;
 
-/** Options for {@linkcode Connection}. */
+/**
+ * Options for {@linkcode Connection}.
+ *
+ * @example Framing a raw runtime connection
+ * ```ts
+ * import {
+ *   Connection,
+ *   type ConnectionOptions,
+ *   detectRuntime,
+ * } from "@tether/tcp";
+ * import { lineDelimited } from "@tether/tcp/framing";
+ * import assert from "node:assert/strict";
+ *
+ * const runtime = await detectRuntime();
+ * const listener = runtime.listen({ hostname: "127.0.0.1", port: 0 });
+ * const raw = await runtime.connect({
+ *   hostname: "127.0.0.1",
+ *   port: listener.addr.port,
+ * });
+ * const peer = (await listener.accept())!;
+ *
+ * const options: ConnectionOptions = {
+ *   framing: lineDelimited(),
+ *   idleTimeout: 30_000,
+ * };
+ * await using conn = new Connection(raw, options);
+ * await peer.write(new TextEncoder().encode("hi\n"));
+ * for await (const line of conn) {
+ *   assert.equal(new TextDecoder().decode(line), "hi");
+ *   break;
+ * }
+ * peer.close();
+ * listener.close();
+ * ```
+ */
 export interface ConnectionOptions {
   /**
    * The wire format of the frames.
@@ -30,7 +67,9 @@ export interface ConnectionOptions {
   /**
    * Heartbeat frames: an incoming frame equal to `ping` is answered with
    * `pong`, an incoming `pong` is reported to `onPong`, and neither reaches
-   * the `readable`.
+   * the `readable`. Up to 16 frames are then read ahead of the application,
+   * so pings are answered while it is busy with a frame; an application
+   * further behind than that leaves later pings unread.
    */
   heartbeat?: HeartbeatFrames;
   /** Called whenever bytes arrive: proof that the peer is alive. */
@@ -44,7 +83,48 @@ export interface ConnectionOptions {
   idleTimeout?: number;
 }
 
-/** The ping and pong payloads of {@linkcode ConnectionOptions.heartbeat}. */
+/**
+ * The ping and pong payloads of {@linkcode ConnectionOptions.heartbeat}.
+ *
+ * @example Answering pings on a raw connection
+ * ```ts
+ * import {
+ *   Connection,
+ *   detectRuntime,
+ *   type HeartbeatFrames,
+ * } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * const runtime = await detectRuntime();
+ * const listener = runtime.listen({ hostname: "127.0.0.1", port: 0 });
+ * const raw = await runtime.connect({
+ *   hostname: "127.0.0.1",
+ *   port: listener.addr.port,
+ * });
+ * await using peer = new Connection((await listener.accept())!);
+ * listener.close();
+ *
+ * let pongs = 0;
+ * const heartbeat: HeartbeatFrames = {
+ *   ping: new TextEncoder().encode("PING"),
+ *   pong: new TextEncoder().encode("PONG"),
+ *   onPong: () => pongs++,
+ * };
+ * await using conn = new Connection(raw, { heartbeat });
+ * await peer.send("PING"); // answered with a pong, not delivered
+ * await peer.send("PONG"); // reported to onPong, not delivered
+ * await peer.send("data");
+ * for await (const frame of conn) {
+ *   assert.equal(new TextDecoder().decode(frame), "data");
+ *   break;
+ * }
+ * assert.equal(pongs, 1);
+ * for await (const frame of peer) {
+ *   assert.equal(new TextDecoder().decode(frame), "PONG");
+ *   break;
+ * }
+ * ```
+ */
 export interface HeartbeatFrames {
   /** The payload of a ping. */
   ping: Uint8Array;
@@ -111,6 +191,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   #userSignal: AbortSignal | undefined;
   #onActivity: (() => void) | undefined;
   #lastActivity = 0;
+  #readAhead: number;
   #onUserAbort = () => this.abort(this.#userSignal?.reason);
 
   /**
@@ -139,6 +220,11 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     this.#onActivity = options.onActivity;
     const idleTimeout = options.idleTimeout ?? 0;
     if (idleTimeout > 0) this.#watchIdle(idleTimeout);
+    // Frames are read when the application asks for them, so TCP pushes back
+    // on a sender that outpaces it. With heartbeats, a few frames are read
+    // ahead so that pings are answered while the application is busy.
+    const readAhead = options.heartbeat ? HEARTBEAT_READ_AHEAD : 0;
+    this.#readAhead = readAhead;
     this.readable = new ReadableStream<Uint8Array>({
       start: (controller) => {
         this.#frames = controller;
@@ -148,13 +234,13 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
         this.#readEnded = true;
         return this.#stopReading();
       },
-    }, { highWaterMark: 0 });
+    }, { highWaterMark: readAhead });
     this.#writer = new FrameWriter(
       this.framing,
       (chunk) => conn.write(chunk),
       // More frames already received means more replies are coming: hold
       // the write until the reader has handed out what it has.
-      () => (this.#frames.desiredSize ?? 0) < 0,
+      () => this.#buffered(),
     );
     let watched: Promise<void> | undefined;
     this.writable = new WritableStream<Uint8Array | string>({
@@ -178,7 +264,8 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   }
 
   async #pull(): Promise<void> {
-    this.#writer.uncork();
+    // Called for read-ahead too: only a reader that ran dry ends the burst.
+    if (!this.#buffered()) this.#writer.uncork();
     const before = this.#delivered;
     try {
       while (this.#delivered === before) {
@@ -201,6 +288,11 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
       this.#frames.error(error);
       this.abort(error);
     }
+  }
+
+  /** Whether frames wait in the readable for the application. */
+  #buffered(): boolean {
+    return (this.#frames.desiredSize ?? this.#readAhead) < this.#readAhead;
   }
 
   #heartbeatSink(frames: HeartbeatFrames): FrameSink {

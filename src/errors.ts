@@ -12,6 +12,32 @@
 /**
  * The stable codes of {@linkcode TetherError}s raised by tether itself. OS
  * level failures use {@linkcode NetErrorCode} instead.
+ *
+ * @example A retry table the compiler keeps complete
+ * ```ts
+ * import {
+ *   IdleTimeoutError,
+ *   TetherError,
+ *   type TetherErrorCode,
+ * } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * // A Record over the union fails to compile if a code is left out.
+ * const retry: Record<TetherErrorCode, boolean> = {
+ *   FRAME_TOO_LARGE: false,
+ *   FRAME_TRUNCATED: true,
+ *   INVALID_FRAME: false,
+ *   CONNECT_TIMEOUT: true,
+ *   CONNECTION_CLOSED: true,
+ *   HEARTBEAT_TIMEOUT: true,
+ *   IDLE_TIMEOUT: true,
+ *   QUEUE_FULL: false,
+ *   RECONNECT_FAILED: false,
+ * };
+ * const error: unknown = new IdleTimeoutError(60_000);
+ * assert.ok(error instanceof TetherError);
+ * assert.equal(retry[error.code as TetherErrorCode], true);
+ * ```
  */
 export type TetherErrorCode =
   | "FRAME_TOO_LARGE"
@@ -421,6 +447,37 @@ export class ReconnectError extends TetherError {
  * The OS-level conditions a {@linkcode NetError} reports, named after their
  * POSIX error codes. `ECLOSED` means the socket was already closed locally;
  * `EUNKNOWN` covers anything the runtime did not name.
+ *
+ * @example Recognising a refused connection
+ * ```ts
+ * import { connect, listen, NetError, type NetErrorCode } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * function isTransient(code: NetErrorCode): boolean {
+ *   switch (code) {
+ *     case "ECONNREFUSED":
+ *     case "ECONNRESET":
+ *     case "ETIMEDOUT":
+ *     case "EHOSTUNREACH":
+ *     case "ENETUNREACH":
+ *       return true;
+ *     default:
+ *       return false;
+ *   }
+ * }
+ *
+ * // A port that nothing listens on any more.
+ * const server = await listen({
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   handler: () => {},
+ * });
+ * await server.close();
+ * await assert.rejects(
+ *   connect({ port: server.addr.port }),
+ *   (error) => error instanceof NetError && isTransient(error.code),
+ * );
+ * ```
  */
 export type NetErrorCode =
   | "ECONNREFUSED"
@@ -437,7 +494,32 @@ export type NetErrorCode =
   | "ECLOSED"
   | "EUNKNOWN";
 
-/** The socket operation during which a {@linkcode NetError} happened. */
+/**
+ * The socket operation during which a {@linkcode NetError} happened.
+ *
+ * @example Binding a port that is taken
+ * ```ts
+ * import { listen, NetError, type NetOperation } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * await using server = await listen({
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   handler: () => {},
+ * });
+ * let operation: NetOperation | undefined;
+ * try {
+ *   await listen({
+ *     hostname: "127.0.0.1",
+ *     port: server.addr.port,
+ *     handler: () => {},
+ *   });
+ * } catch (error) {
+ *   if (error instanceof NetError) operation = error.operation;
+ * }
+ * assert.equal(operation, "listen");
+ * ```
+ */
 export type NetOperation = "connect" | "listen" | "read" | "write" | "close";
 
 /**

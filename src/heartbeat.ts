@@ -1,7 +1,36 @@
 import type { Clock } from "./clock.ts";
 import { HeartbeatTimeoutError } from "./errors.ts";
 
-/** Options for the client's heartbeats. */
+/**
+ * Options for the client's heartbeats.
+ *
+ * @example Measuring the round-trip time with custom pings
+ * ```ts
+ * import { createClient, type HeartbeatOptions, listen } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * await using server = await listen({
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   heartbeat: { ping: "ping?", pong: "pong!" },
+ *   handler: async (conn) => {
+ *     for await (const frame of conn) conn.send(frame);
+ *   },
+ * });
+ * const heartbeat: HeartbeatOptions = {
+ *   interval: 20,
+ *   timeout: 1000,
+ *   ping: "ping?",
+ *   pong: "pong!",
+ * };
+ * const client = createClient({ port: server.addr.port, heartbeat });
+ * for await (const status of client.statuses()) {
+ *   if (status.rtt !== undefined) break; // the server answered a ping
+ * }
+ * assert.equal(typeof client.status.rtt, "number");
+ * await client.close();
+ * ```
+ */
 export interface HeartbeatOptions {
   /**
    * Milliseconds without any incoming frame after which a ping is sent. A
@@ -31,9 +60,42 @@ export interface HeartbeatOptions {
   pong?: Uint8Array | string;
 }
 
-/** The default heartbeat interval: 30 seconds. */
+/**
+ * The default heartbeat interval: 30 seconds.
+ *
+ * @example Pinging twice as often
+ * ```ts
+ * import {
+ *   DEFAULT_HEARTBEAT_INTERVAL,
+ *   type HeartbeatOptions,
+ * } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(DEFAULT_HEARTBEAT_INTERVAL, 30_000);
+ * const heartbeat: HeartbeatOptions = {
+ *   interval: DEFAULT_HEARTBEAT_INTERVAL / 2,
+ * };
+ * assert.equal(heartbeat.interval, 15_000);
+ * ```
+ */
 export const DEFAULT_HEARTBEAT_INTERVAL = 30_000;
-/** The default heartbeat timeout: 10 seconds. */
+/**
+ * The default heartbeat timeout: 10 seconds.
+ *
+ * @example The longest a dead link goes unnoticed by default
+ * ```ts
+ * import {
+ *   DEFAULT_HEARTBEAT_INTERVAL,
+ *   DEFAULT_HEARTBEAT_TIMEOUT,
+ * } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * // Silence for an interval sends a ping; silence for a timeout after it
+ * // declares the link dead.
+ * const worstCase = DEFAULT_HEARTBEAT_INTERVAL + DEFAULT_HEARTBEAT_TIMEOUT;
+ * assert.equal(worstCase, 40_000);
+ * ```
+ */
 export const DEFAULT_HEARTBEAT_TIMEOUT = 10_000;
 
 /** What a {@linkcode Heartbeat} does to its connection. */

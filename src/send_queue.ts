@@ -1,6 +1,33 @@
 import { QueueFullError } from "./errors.ts";
 
-/** Limits of the client's offline queue. */
+/**
+ * Limits of the client's offline queue.
+ *
+ * @example A queue of one frame
+ * ```ts
+ * import {
+ *   createClient,
+ *   listen,
+ *   QueueFullError,
+ *   type QueueOptions,
+ * } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * await using server = await listen({
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   handler: async (conn) => {
+ *     for await (const frame of conn) conn.send(frame);
+ *   },
+ * });
+ * const queue: QueueOptions = { maxLength: 1, maxBytes: 1024 };
+ * await using client = createClient({ port: server.addr.port, queue });
+ * // Not connected yet: the first frame waits, the second does not fit.
+ * const first = client.send("one");
+ * await assert.rejects(client.send("two"), QueueFullError);
+ * await first; // sent once the connection opened
+ * ```
+ */
 export interface QueueOptions {
   /**
    * The most frames held while disconnected.
@@ -16,9 +43,33 @@ export interface QueueOptions {
   maxBytes?: number;
 }
 
-/** The default of {@linkcode QueueOptions.maxLength}. */
+/**
+ * The default of {@linkcode QueueOptions.maxLength}.
+ *
+ * @example Holding more frames than by default
+ * ```ts
+ * import { DEFAULT_QUEUE_LENGTH, type QueueOptions } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(DEFAULT_QUEUE_LENGTH, 1024);
+ * const queue: QueueOptions = { maxLength: 4 * DEFAULT_QUEUE_LENGTH };
+ * assert.equal(queue.maxLength, 4096);
+ * ```
+ */
 export const DEFAULT_QUEUE_LENGTH = 1024;
-/** The default of {@linkcode QueueOptions.maxBytes}: 1 MiB. */
+/**
+ * The default of {@linkcode QueueOptions.maxBytes}: 1 MiB.
+ *
+ * @example Holding more bytes than by default
+ * ```ts
+ * import { DEFAULT_QUEUE_BYTES, type QueueOptions } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(DEFAULT_QUEUE_BYTES, 1_048_576);
+ * const queue: QueueOptions = { maxBytes: 8 * DEFAULT_QUEUE_BYTES };
+ * assert.equal(queue.maxBytes, 8 * 1024 * 1024);
+ * ```
+ */
 export const DEFAULT_QUEUE_BYTES = 1024 * 1024;
 
 interface Entry {

@@ -10,19 +10,111 @@ import type { Framing } from "./framing/framing.ts";
 import { detectRuntime } from "./runtime/detect.ts";
 import type { Conn, Listener, NetAddr, Runtime } from "./runtime/types.ts";
 
-/** The default of {@linkcode ListenOptions.maxConnections}. */
+/**
+ * The default of {@linkcode ListenOptions.maxConnections}.
+ *
+ * @example Serving fewer connections than by default
+ * ```ts
+ * import { DEFAULT_MAX_CONNECTIONS, listen } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(DEFAULT_MAX_CONNECTIONS, 10_000);
+ * await using server = await listen({
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   maxConnections: DEFAULT_MAX_CONNECTIONS / 10,
+ *   handler: () => {},
+ * });
+ * assert.equal(server.connections, 0);
+ * ```
+ */
 export const DEFAULT_MAX_CONNECTIONS = 10_000;
-/** The default of {@linkcode ListenOptions.shutdownTimeout}: 10 seconds. */
+/**
+ * The default of {@linkcode ListenOptions.shutdownTimeout}: 10 seconds.
+ *
+ * @example Shutting down faster than by default
+ * ```ts
+ * import { DEFAULT_SHUTDOWN_TIMEOUT, listen } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(DEFAULT_SHUTDOWN_TIMEOUT, 10_000);
+ * const server = await listen({
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   shutdownTimeout: DEFAULT_SHUTDOWN_TIMEOUT / 5,
+ *   handler: () => {},
+ * });
+ * await server.close();
+ * await server.finished;
+ * ```
+ */
 export const DEFAULT_SHUTDOWN_TIMEOUT = 10_000;
 
 /**
  * Serves one connection. The connection is closed when the returned promise
  * settles (after the frames sent so far are written); a thrown error goes to
  * {@linkcode ListenOptions.onError} and affects no other connection.
+ *
+ * @example An upper-casing handler
+ * ```ts
+ * import { connect, type ConnectionHandler, listen } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * const upper: ConnectionHandler = async (conn) => {
+ *   for await (const frame of conn) {
+ *     await conn.send(new TextDecoder().decode(frame).toUpperCase());
+ *   }
+ * };
+ * await using server = await listen({
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   handler: upper,
+ * });
+ * await using conn = await connect({ port: server.addr.port });
+ * await conn.send("shout");
+ * for await (const frame of conn) {
+ *   assert.equal(new TextDecoder().decode(frame), "SHOUT");
+ *   break;
+ * }
+ * ```
  */
 export type ConnectionHandler = (conn: Connection) => void | Promise<void>;
 
-/** Options for {@linkcode listen}. */
+/**
+ * Options for {@linkcode listen}.
+ *
+ * @example A line server that reports handler errors
+ * ```ts
+ * import { connect, listen, type ListenOptions } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * const errors: unknown[] = [];
+ * const options: ListenOptions = {
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   framing: "line",
+ *   maxConnections: 100,
+ *   idleTimeout: 60_000,
+ *   shutdownTimeout: 1000,
+ *   onError: (error) => errors.push(error),
+ *   handler: async (conn) => {
+ *     for await (const line of conn) {
+ *       if (new TextDecoder().decode(line) === "boom") throw new Error("boom");
+ *       conn.send(line);
+ *     }
+ *   },
+ * };
+ * await using server = await listen(options);
+ * await using conn = await connect({
+ *   port: server.addr.port,
+ *   framing: "line",
+ * });
+ * await conn.send("boom");
+ * // The handler failed, so the server closed the connection.
+ * assert.deepEqual(await Array.fromAsync(conn), []);
+ * assert.equal((errors[0] as Error).message, "boom");
+ * ```
+ */
 export interface ListenOptions {
   /**
    * The address to bind.

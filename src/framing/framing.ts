@@ -2,6 +2,22 @@
  * Receives the frames a {@linkcode FrameDecoder} completes. Both
  * `TransformStreamDefaultController` and `ReadableStreamDefaultController`
  * fit, so a decoder can feed a stream without a callback per chunk.
+ *
+ * @example Collecting lines
+ * ```ts
+ * import { type FrameSink, lineDelimited } from "@tether/tcp/framing";
+ * import assert from "node:assert/strict";
+ *
+ * const lines: string[] = [];
+ * const sink: FrameSink = {
+ *   enqueue: (frame) => lines.push(new TextDecoder().decode(frame)),
+ * };
+ * const decoder = lineDelimited().createDecoder();
+ * decoder.decode(new TextEncoder().encode("one\ntw"), sink);
+ * decoder.decode(new TextEncoder().encode("o\n"), sink);
+ * decoder.end();
+ * assert.deepEqual(lines, ["one", "two"]);
+ * ```
  */
 export interface FrameSink {
   /** Takes one complete frame. */

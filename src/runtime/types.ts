@@ -6,7 +6,27 @@
  * @module
  */
 
-/** A TCP endpoint. */
+/**
+ * A TCP endpoint.
+ *
+ * @example Formatting an address
+ * ```ts
+ * import { connect, listen, type NetAddr } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * function format({ hostname, port }: NetAddr): string {
+ *   return `${hostname}:${port}`;
+ * }
+ *
+ * await using server = await listen({
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   handler: () => {},
+ * });
+ * await using conn = await connect({ port: server.addr.port });
+ * assert.equal(format(conn.remoteAddr), format(server.addr));
+ * ```
+ */
 export interface NetAddr {
   /** The IP address (or host name) of the endpoint. */
   hostname: string;
@@ -14,7 +34,30 @@ export interface NetAddr {
   port: number;
 }
 
-/** Options for {@linkcode Runtime.connect}. */
+/**
+ * Options for {@linkcode Runtime.connect}.
+ *
+ * @example Dialling with the runtime's raw sockets
+ * ```ts
+ * import { detectRuntime, type RuntimeConnectOptions } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * const runtime = await detectRuntime();
+ * const listener = runtime.listen({ hostname: "127.0.0.1", port: 0 });
+ * const controller = new AbortController();
+ * const options: RuntimeConnectOptions = {
+ *   hostname: "127.0.0.1",
+ *   port: listener.addr.port,
+ *   signal: controller.signal,
+ * };
+ * const conn = await runtime.connect(options);
+ * const peer = await listener.accept();
+ * assert.equal(conn.remoteAddr.port, listener.addr.port);
+ * conn.close();
+ * peer?.close();
+ * listener.close();
+ * ```
+ */
 export interface RuntimeConnectOptions {
   /** The host to dial. */
   hostname: string;
@@ -27,7 +70,21 @@ export interface RuntimeConnectOptions {
   signal?: AbortSignal;
 }
 
-/** Options for {@linkcode Runtime.listen}. */
+/**
+ * Options for {@linkcode Runtime.listen}.
+ *
+ * @example Binding a free port
+ * ```ts
+ * import { detectRuntime, type RuntimeListenOptions } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * const runtime = await detectRuntime();
+ * const options: RuntimeListenOptions = { hostname: "127.0.0.1", port: 0 };
+ * const listener = runtime.listen(options);
+ * assert.notEqual(listener.addr.port, 0); // the port the OS picked
+ * listener.close();
+ * ```
+ */
 export interface RuntimeListenOptions {
   /** The address to bind. */
   hostname: string;
