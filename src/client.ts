@@ -720,7 +720,7 @@ export class Client extends EventTarget
           ping: () => void conn.send(this.#heartbeat!.ping).catch(() => {}),
           rtt: (ms) => this.#update({ rtt: ms }),
           dead: (error) => conn.abort(error),
-        }, conn.signal);
+        }, AbortSignal.any([conn.signal, this.#lifecycle.signal]));
       }
       this.#conn = conn;
       this.#queue.flush((frame) => conn.send(frame));

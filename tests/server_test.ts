@@ -6,6 +6,7 @@ import {
   ConnectionClosedError,
   FrameTooLargeError,
   FrameTruncatedError,
+  IdleTimeoutError,
   lengthPrefixed,
   NetError,
 } from "../mod.ts";
@@ -264,4 +265,33 @@ test("listen() closes gracefully when its signal is aborted", async () => {
   controller.abort();
   await server.finished;
   for await (const _ of conn) assert.fail("the connection ends");
+});
+
+test("listen() reaps a connection silent beyond idleTimeout, quietly by default", async () => {
+  const errors: unknown[] = [];
+  const reaped = Promise.withResolvers<unknown>();
+  await using server = await serve(async (conn) => {
+    try {
+      for await (const frame of conn) conn.send(frame);
+    } catch (error) {
+      reaped.resolve(error);
+      throw error;
+    }
+  }, { idleTimeout: 100, onError: (error) => errors.push(error) });
+  await using busy = await connect({ port: server.addr.port });
+  const idle = await connect({ port: server.addr.port });
+  // The busy connection keeps talking past the idle limit and stays open.
+  for (let i = 0; i < 6; i++) {
+    await busy.send(`tick ${i}`);
+    await take(busy, 1);
+    await new Promise((resolve) => setTimeout(resolve, 40));
+  }
+  const error = await reaped.promise;
+  assert.ok(error instanceof IdleTimeoutError);
+  assert.equal(error.timeout, 100);
+  for await (const _ of idle) assert.fail("the idle connection gets nothing");
+  await idle.close();
+  await busy.send("still here");
+  assert.equal(text.decode((await take(busy, 1))[0]), "still here");
+  assert.deepEqual(errors.map((e) => (e as Error).name), ["IdleTimeoutError"]);
 });
