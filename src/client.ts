@@ -846,14 +846,14 @@ export class Client extends EventTarget
     conn: Connection,
     heartbeat: Heartbeat | undefined,
   ): Promise<unknown> {
-    const reader = conn.readable.getReader();
+    const frames = conn[Symbol.asyncIterator]();
     const ended = new Promise<void>((resolve) => {
       if (conn.signal.aborted) resolve();
       conn.signal.addEventListener("abort", () => resolve(), { once: true });
     });
     try {
       while (true) {
-        const { value, done } = await reader.read();
+        const { value, done } = await frames.next();
         if (done) {
           return conn.signal.aborted
             ? conn.signal.reason
@@ -875,8 +875,6 @@ export class Client extends EventTarget
       }
     } catch (error) {
       return error;
-    } finally {
-      reader.releaseLock();
     }
   }
 

@@ -1,7 +1,8 @@
 import { systemClock } from "./clock.ts";
 import { ConnectionClosedError, IdleTimeoutError } from "./errors.ts";
+import { FrameReader } from "./frame_reader.ts";
 import { FrameWriter } from "./frame_writer.ts";
-import type { FrameDecoder, FrameSink, Framing } from "./framing/framing.ts";
+import type { Framing } from "./framing/framing.ts";
 import { lengthPrefixed } from "./framing/length_prefixed.ts";
 import type { Conn, NetAddr } from "./runtime/types.ts";
 
@@ -156,8 +157,6 @@ export interface HeartbeatFrames {
  * ```
  */
 export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
-  /** The incoming frames. It ends when the peer finishes sending. */
-  readonly readable: ReadableStream<Uint8Array>;
   /** The outgoing frames; `close()` sends a FIN after the queued frames. */
   readonly writable: WritableStream<Uint8Array | string>;
   /** The local end of the connection. */
@@ -176,22 +175,15 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   readonly closed: Promise<void>;
 
   #conn: Conn;
-  #decoder: FrameDecoder;
-  #reader: ReadableStreamDefaultReader<Uint8Array>;
-  #frames!: ReadableStreamDefaultController<Uint8Array>;
-  #sink: FrameSink;
-  #delivered = 0;
+  #frames: FrameReader;
   #writer: FrameWriter;
   #controller = new AbortController();
   #resolveClosed!: () => void;
   #closing: Promise<void> | undefined;
-  #readEnded = false;
-  #draining = false;
   #highWaterMark: number;
   #userSignal: AbortSignal | undefined;
   #onActivity: (() => void) | undefined;
   #lastActivity = 0;
-  #readAhead: number;
   #onUserAbort = () => this.abort(this.#userSignal?.reason);
 
   /**
@@ -209,38 +201,33 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     this.remoteAddr = conn.remoteAddr;
     this.signal = this.#controller.signal;
     this.closed = new Promise((resolve) => this.#resolveClosed = resolve);
-    this.#decoder = this.framing.createDecoder();
-    this.#reader = conn.readable.getReader();
-    this.#sink = options.heartbeat ? this.#heartbeatSink(options.heartbeat) : {
-      enqueue: (frame) => {
-        this.#delivered++;
-        this.#frames.enqueue(frame);
-      },
-    };
     this.#onActivity = options.onActivity;
-    const idleTimeout = options.idleTimeout ?? 0;
-    if (idleTimeout > 0) this.#watchIdle(idleTimeout);
+    const heartbeat = options.heartbeat;
     // Frames are read when the application asks for them, so TCP pushes back
     // on a sender that outpaces it. With heartbeats, a few frames are read
     // ahead so that pings are answered while the application is busy.
-    const readAhead = options.heartbeat ? HEARTBEAT_READ_AHEAD : 0;
-    this.#readAhead = readAhead;
-    this.readable = new ReadableStream<Uint8Array>({
-      start: (controller) => {
-        this.#frames = controller;
+    this.#frames = new FrameReader(
+      conn.readable,
+      this.framing.createDecoder(),
+      heartbeat ? HEARTBEAT_READ_AHEAD : 0,
+      {
+        onChunk: () => {
+          this.#lastActivity = systemClock.now();
+          this.#onActivity?.();
+        },
+        onDry: () => this.#writer.uncork(),
+        onError: (error) => this.#fail(error),
+        ...(heartbeat ? { control: this.#control(heartbeat) } : {}),
       },
-      pull: () => this.#pull(),
-      cancel: () => {
-        this.#readEnded = true;
-        return this.#stopReading();
-      },
-    }, { highWaterMark: readAhead });
+    );
+    const idleTimeout = options.idleTimeout ?? 0;
+    if (idleTimeout > 0) this.#watchIdle(idleTimeout);
     this.#writer = new FrameWriter(
       this.framing,
       (chunk) => conn.write(chunk),
-      // More frames already received means more replies are coming: hold
-      // the write until the reader has handed out what it has.
-      () => this.#buffered(),
+      // More frames already received means more replies are coming: the
+      // writer holds its batch until the reader has handed out what it has.
+      this.#frames,
     );
     let watched: Promise<void> | undefined;
     this.writable = new WritableStream<Uint8Array | string>({
@@ -263,55 +250,28 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     }
   }
 
-  async #pull(): Promise<void> {
-    // Called for read-ahead too: only a reader that ran dry ends the burst.
-    if (!this.#buffered()) this.#writer.uncork();
-    const before = this.#delivered;
-    try {
-      while (this.#delivered === before) {
-        const { value, done } = await this.#reader.read();
-        // Cancelled, aborted or closed while the read was pending.
-        if (this.#readEnded) return;
-        if (done) {
-          if (!this.#draining && !this.signal.aborted) this.#decoder.end();
-          this.#readEnded = true;
-          this.#frames.close();
-          return;
-        }
-        this.#lastActivity = systemClock.now();
-        this.#onActivity?.();
-        this.#decoder.decode(value, this.#sink);
-      }
-    } catch (error) {
-      if (this.#readEnded) return;
-      this.#readEnded = true;
-      this.#frames.error(error);
-      this.abort(error);
-    }
+  /** The incoming frames as a stream. It ends when the peer finishes sending. */
+  get readable(): ReadableStream<Uint8Array> {
+    return this.#frames.readable;
   }
 
-  /** Whether frames wait in the readable for the application. */
-  #buffered(): boolean {
-    return (this.#frames.desiredSize ?? this.#readAhead) < this.#readAhead;
-  }
-
-  #heartbeatSink(frames: HeartbeatFrames): FrameSink {
+  /** Answers pings and reports pongs; both stay out of the frames. */
+  #control(frames: HeartbeatFrames): (frame: Uint8Array) => boolean {
     const { ping, pong, onPong } = frames;
-    return {
-      enqueue: (frame) => {
-        if (equalBytes(frame, ping)) {
-          try {
-            this.#writer.enqueue(pong);
-          } catch {
-            // The write side is closed: there is nobody to answer for.
-          }
-        } else if (equalBytes(frame, pong)) {
-          onPong?.();
-        } else {
-          this.#delivered++;
-          this.#frames.enqueue(frame);
+    return (frame) => {
+      if (equalBytes(frame, ping)) {
+        try {
+          this.#writer.enqueue(pong);
+        } catch {
+          // The write side is closed: there is nobody to answer for.
         }
-      },
+        return true;
+      }
+      if (equalBytes(frame, pong)) {
+        onPong?.();
+        return true;
+      }
+      return false;
     };
   }
 
@@ -331,12 +291,6 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
       () => systemClock.clearTimeout(timer),
       { once: true },
     );
-  }
-
-  #stopReading(): Promise<void> {
-    return this.#reader.cancel().catch(() => {
-      // The byte stream already failed; the reader reported it.
-    });
   }
 
   /**
@@ -379,9 +333,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
    * gracefully.
    */
   drain(): void {
-    if (this.#draining || this.#readEnded) return;
-    this.#draining = true;
-    void this.#stopReading();
+    this.#frames.drain();
   }
 
   /**
@@ -408,11 +360,14 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     reason: unknown = new ConnectionClosedError("use the connection"),
   ): void {
     if (this.signal.aborted) return;
+    this.#frames.end(reason);
+    this.#fail(reason);
+  }
+
+  /** Tears the connection down after `reason`, dropping unwritten frames. */
+  #fail(reason: unknown): void {
+    if (this.signal.aborted) return;
     this.#writer.abort(reason);
-    if (!this.#readEnded) {
-      this.#readEnded = true;
-      this.#frames.error(reason);
-    }
     this.#closing ??= Promise.resolve();
     this.#release(reason);
   }
@@ -422,11 +377,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     this.#userSignal?.removeEventListener("abort", this.#onUserAbort);
     this.#controller.abort(reason);
     this.#conn.close();
-    if (!this.#readEnded) {
-      this.#readEnded = true;
-      this.#frames.close();
-    }
-    void this.#stopReading();
+    this.#frames.end();
     this.#resolveClosed();
   }
 
@@ -436,8 +387,8 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
    *
    * @returns An iterator over the frames.
    */
-  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
-    return this.readable.values({ preventCancel: true });
+  [Symbol.asyncIterator](): AsyncIterableIterator<Uint8Array> {
+    return this.#frames.iterator();
   }
 
   /**

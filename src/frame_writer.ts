@@ -11,6 +11,17 @@ const FLUSH_THRESHOLD = 64 * 1024;
 const BY_REFERENCE_SIZE = 256 * 1024;
 // A batch buffer grown past this is dropped after use rather than kept.
 const MAX_RETAINED_BUFFER_SIZE = 1024 * 1024;
+// Microtask turns without the reader handing out a frame after which a held
+// batch is written anyway: the application is busy with something else.
+const STALL_TURNS = 8;
+
+/** What a {@linkcode FrameWriter} needs to know of the read side. */
+export interface ReadProgress {
+  /** Whether received frames still wait for the application. */
+  readonly buffered: boolean;
+  /** How many frames the application has taken so far. */
+  readonly delivered: number;
+}
 
 interface Batch {
   promise: Promise<void>;
@@ -37,16 +48,18 @@ function createBatch(): Batch {
  * writes as possible.
  *
  * A batch is written when the burst that filled it ends: in the next
- * microtask, or, while `corked()` says the reader still holds frames that
- * will produce more output, once the reader runs dry ({@linkcode uncork}) or
- * a timer fires. Frames that arrive during a write form the next batch.
+ * microtask, or, while the reader still holds received frames that will
+ * produce more output, once the reader runs dry ({@linkcode uncork}) or the
+ * application stops taking frames for a few microtask turns. No timer is
+ * involved: on Deno one costs more than a whole batch of small frames.
+ * Frames that arrive during a write form the next batch.
  * Every frame of a batch shares one promise, so sending costs no promise per
  * frame.
  */
 export class FrameWriter {
   #framing: Framing;
   #write: (chunk: Uint8Array) => Promise<void>;
-  #corked: () => boolean;
+  #reader: ReadProgress;
   #buffer: Uint8Array<ArrayBuffer> = new Uint8Array(INITIAL_BUFFER_SIZE);
   #spare: Uint8Array<ArrayBuffer> | undefined;
   #start = 0;
@@ -58,18 +71,18 @@ export class FrameWriter {
   #queued = 0;
   #flushing = false;
   #scheduled = false;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #watching = false;
   #ended = false;
   #failure: { reason: unknown } | undefined;
 
   constructor(
     framing: Framing,
     write: (chunk: Uint8Array) => Promise<void>,
-    corked: () => boolean,
+    reader: ReadProgress,
   ) {
     this.#framing = framing;
     this.#write = write;
-    this.#corked = corked;
+    this.#reader = reader;
   }
 
   /** Bytes accepted and not yet written. */
@@ -140,7 +153,6 @@ export class FrameWriter {
     if (this.#failure) return;
     this.#failure = { reason };
     this.#ended = true;
-    this.#clearTimer();
     this.#inFlight?.reject(reason);
     this.#batch?.reject(reason);
     this.#inFlight = this.#batch = undefined;
@@ -178,11 +190,8 @@ export class FrameWriter {
     if (this.#flushing) return;
     if (this.#batchBytes >= FLUSH_THRESHOLD) {
       this.#flush();
-    } else if (this.#corked()) {
-      this.#timer ??= setTimeout(() => {
-        this.#timer = undefined;
-        this.uncork();
-      }, 0);
+    } else if (this.#reader.buffered) {
+      this.#watch();
     } else if (!this.#scheduled) {
       this.#scheduled = true;
       queueMicrotask(() => {
@@ -192,16 +201,31 @@ export class FrameWriter {
     }
   }
 
-  #clearTimer(): void {
-    if (this.#timer !== undefined) {
-      clearTimeout(this.#timer);
-      this.#timer = undefined;
-    }
+  /** Writes the held batch once the reader stops making progress. */
+  #watch(): void {
+    if (this.#watching) return;
+    this.#watching = true;
+    let seen = this.#reader.delivered;
+    let stalled = 0;
+    const turn = () => {
+      if (this.#batchBytes === 0 || this.#flushing || this.#failure) {
+        this.#watching = false;
+      } else if (this.#reader.delivered !== seen) {
+        seen = this.#reader.delivered;
+        stalled = 0;
+        queueMicrotask(turn);
+      } else if (++stalled < STALL_TURNS) {
+        queueMicrotask(turn);
+      } else {
+        this.#watching = false;
+        this.uncork();
+      }
+    };
+    queueMicrotask(turn);
   }
 
   #flush(): void {
     this.#flushing = true;
-    this.#clearTimer();
     void this.#run();
   }
 

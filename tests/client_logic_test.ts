@@ -6,9 +6,7 @@ import {
   type Client,
   type ClientOptions,
   type ClientStatus,
-  type Conn,
   createClient,
-  encodeFrame,
   FrameTooLargeError,
   HeartbeatTimeoutError,
   lengthPrefixed,
@@ -17,78 +15,10 @@ import {
   type Runtime,
 } from "../mod.ts";
 import { FakeClock, settle } from "./_fake_clock.ts";
+import { memoryConn, type Peer } from "./_memory_conn.ts";
 
 const framing = lengthPrefixed({ maxFrameSize: 1024 });
 const text = new TextDecoder();
-
-/** The far end of an in-memory connection. */
-interface Peer {
-  /** Sends raw bytes to the client. */
-  send(bytes: Uint8Array): void;
-  /** Sends one frame to the client. */
-  frame(payload: string): void;
-  /** Closes the connection from the far end (FIN). */
-  end(): void;
-  /** The frames the client wrote. */
-  frames(): string[];
-  readonly closed: boolean;
-}
-
-function memoryConn(): { conn: Conn; peer: Peer } {
-  let controller!: ReadableStreamDefaultController<Uint8Array>;
-  const readable = new ReadableStream<Uint8Array>({
-    start(c) {
-      controller = c;
-    },
-  });
-  const written: Uint8Array[] = [];
-  let closed = false;
-  const end = () => {
-    try {
-      controller.close();
-    } catch {
-      // already closed
-    }
-  };
-  const conn: Conn = {
-    readable,
-    writable: new WritableStream(),
-    localAddr: { hostname: "127.0.0.1", port: 1 },
-    remoteAddr: { hostname: "127.0.0.1", port: 2 },
-    write(chunk) {
-      if (closed) return Promise.reject(new NetError("ECLOSED", "write"));
-      written.push(chunk.slice());
-      return Promise.resolve();
-    },
-    closeWrite: () => Promise.resolve(),
-    close() {
-      closed = true;
-      end();
-    },
-    setNoDelay() {},
-    setKeepAlive() {},
-  };
-  const peer: Peer = {
-    send: (bytes) => controller.enqueue(bytes),
-    frame: (payload) =>
-      controller.enqueue(
-        encodeFrame(framing, new TextEncoder().encode(payload)),
-      ),
-    end,
-    frames() {
-      const frames: string[] = [];
-      const decoder = framing.createDecoder();
-      for (const chunk of written) {
-        decoder.decode(chunk, { enqueue: (f) => frames.push(text.decode(f)) });
-      }
-      return frames;
-    },
-    get closed() {
-      return closed;
-    },
-  };
-  return { conn, peer };
-}
 
 /** A runtime whose connection attempts follow `plan`, then refuse. */
 function scripted(plan: ("refuse" | "open")[]) {
@@ -107,7 +37,7 @@ function scripted(plan: ("refuse" | "open")[]) {
           }),
         );
       }
-      const { conn, peer } = memoryConn();
+      const { conn, peer } = memoryConn(framing);
       peers.push(peer);
       return Promise.resolve(conn);
     },

@@ -1,0 +1,212 @@
+import type { FrameDecoder, FrameSink } from "./framing/framing.ts";
+
+const DONE: IteratorReturnResult<undefined> = Object.freeze({
+  value: undefined,
+  done: true,
+});
+
+interface Waiter {
+  resolve(result: IteratorResult<Uint8Array>): void;
+  reject(reason: unknown): void;
+}
+
+/** What a {@linkcode FrameReader} reports to its connection. */
+export interface FrameReaderHooks {
+  /** Bytes arrived. */
+  onChunk(): void;
+  /** The application found no frame waiting: the burst is over. */
+  onDry(): void;
+  /** Reading failed (socket error or bad input); the reader has ended. */
+  onError(error: unknown): void;
+  /**
+   * Takes control frames (heartbeats) out of the stream: returns true for a
+   * frame it consumed.
+   */
+  control?: (frame: Uint8Array) => boolean;
+}
+
+/**
+ * The read side of a connection: decodes the byte stream into a queue of
+ * frames and hands them out through a lean async iterator.
+ *
+ * The socket is read when the application asks for a frame and none is
+ * waiting, so TCP pushes back on a sender that outpaces it; `readAhead`
+ * frames may be read in advance. A `ReadableStream` view is built only when
+ * asked for: iterating costs one resolved promise per frame, not the
+ * machinery of a stream.
+ */
+export class FrameReader {
+  #reader: ReadableStreamDefaultReader<Uint8Array>;
+  #decoder: FrameDecoder;
+  #hooks: FrameReaderHooks;
+  #readAhead: number;
+  #sink: FrameSink;
+  #queue: Uint8Array[] = [];
+  #head = 0;
+  #waiters: Waiter[] = [];
+  #end: { error: unknown } | undefined;
+  #reading = false;
+  #draining = false;
+  #readable: ReadableStream<Uint8Array> | undefined;
+  #delivered = 0;
+
+  constructor(
+    bytes: ReadableStream<Uint8Array>,
+    decoder: FrameDecoder,
+    readAhead: number,
+    hooks: FrameReaderHooks,
+  ) {
+    this.#reader = bytes.getReader();
+    this.#decoder = decoder;
+    this.#readAhead = readAhead;
+    this.#hooks = hooks;
+    const control = hooks.control;
+    this.#sink = control
+      ? { enqueue: (frame) => control(frame) || this.#push(frame) }
+      : { enqueue: (frame) => this.#push(frame) };
+  }
+
+  /** How many frames the application has taken. */
+  get delivered(): number {
+    return this.#delivered;
+  }
+
+  /** Whether frames wait for the application. */
+  get buffered(): boolean {
+    return this.#head < this.#queue.length;
+  }
+
+  /** The frames as a `ReadableStream`, sharing this reader's queue. */
+  get readable(): ReadableStream<Uint8Array> {
+    return this.#readable ??= new ReadableStream<Uint8Array>({
+      pull: async (controller) => {
+        try {
+          const result = await this.next();
+          if (result.done) controller.close();
+          else controller.enqueue(result.value);
+        } catch (error) {
+          controller.error(error);
+        }
+      },
+      cancel: () => this.cancel(),
+    }, { highWaterMark: 0 });
+  }
+
+  /** The next frame, or done once the peer has finished sending. */
+  next(): Promise<IteratorResult<Uint8Array>> {
+    const queue = this.#queue;
+    if (this.#head < queue.length) {
+      const value = queue[this.#head++]!;
+      this.#delivered++;
+      if (this.#head === queue.length) {
+        queue.length = 0;
+        this.#head = 0;
+      }
+      if (this.#readAhead > 0) this.#fill();
+      return Promise.resolve({ value, done: false });
+    }
+    const end = this.#end;
+    if (end) {
+      return end.error === undefined
+        ? Promise.resolve(DONE)
+        : Promise.reject(end.error);
+    }
+    this.#hooks.onDry();
+    return new Promise((resolve, reject) => {
+      this.#waiters.push({ resolve, reject });
+      this.#fill();
+    });
+  }
+
+  /** An iterator over the frames; leaving it early stops nothing. */
+  iterator(): AsyncIterableIterator<Uint8Array> {
+    return {
+      next: () => this.next(),
+      return: () => Promise.resolve(DONE),
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+    };
+  }
+
+  /**
+   * Stops reading: frames already decoded are still handed out, then the
+   * iteration ends, even inside an unfinished frame.
+   */
+  drain(): void {
+    if (this.#end || this.#draining) return;
+    this.#draining = true;
+    this.#reader.cancel().catch(() => {});
+  }
+
+  /** Stops reading at once; what is queued is dropped. */
+  cancel(): Promise<void> {
+    this.#queue.length = 0;
+    this.#head = 0;
+    this.#finish(undefined);
+    return this.#reader.cancel().catch(() => {});
+  }
+
+  /**
+   * Ends reading: with no `error`, the frames already decoded are still
+   * handed out; with one, they are dropped and the next read rejects.
+   */
+  end(error?: unknown): void {
+    if (error !== undefined) {
+      this.#queue.length = 0;
+      this.#head = 0;
+    }
+    this.#finish(error);
+    this.#reader.cancel().catch(() => {});
+  }
+
+  #push(frame: Uint8Array): boolean {
+    const waiter = this.#waiters.shift();
+    if (waiter) {
+      this.#delivered++;
+      waiter.resolve({ value: frame, done: false });
+    } else this.#queue.push(frame);
+    return true;
+  }
+
+  #finish(error: unknown): void {
+    if (this.#end) return;
+    this.#end = { error };
+    for (const waiter of this.#waiters.splice(0)) {
+      if (error === undefined) waiter.resolve(DONE);
+      else waiter.reject(error);
+    }
+  }
+
+  #fill(): void {
+    if (!this.#reading && !this.#end) void this.#read();
+  }
+
+  async #read(): Promise<void> {
+    this.#reading = true;
+    try {
+      while (
+        !this.#end &&
+        (this.#waiters.length > 0 ||
+          this.#queue.length - this.#head < this.#readAhead)
+      ) {
+        const { value, done } = await this.#reader.read();
+        if (this.#end) return;
+        if (done) {
+          // A drained stream may stop inside a frame; a peer may not.
+          if (!this.#draining) this.#decoder.end();
+          this.#finish(undefined);
+          return;
+        }
+        this.#hooks.onChunk();
+        this.#decoder.decode(value, this.#sink);
+      }
+    } catch (error) {
+      if (this.#end) return;
+      this.#finish(error);
+      this.#hooks.onError(error);
+    } finally {
+      this.#reading = false;
+    }
+  }
+}
