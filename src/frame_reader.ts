@@ -111,11 +111,14 @@ export class FrameReader {
         ? Promise.resolve(DONE)
         : Promise.reject(end.error);
     }
-    this.#hooks.onDry();
-    return new Promise((resolve, reject) => {
+    const next = new Promise<IteratorResult<Uint8Array>>((resolve, reject) => {
       this.#waiters.push({ resolve, reject });
-      this.#fill();
     });
+    // Ask the socket for more before writing the replies: a runtime may
+    // perform the write's syscall at once, and the read should not wait on it.
+    this.#fill();
+    this.#hooks.onDry();
+    return next;
   }
 
   /** An iterator over the frames; leaving it early stops nothing. */
