@@ -59,17 +59,21 @@ export { systemClock } from "./src/clock.ts";
 export type { Clock } from "./src/clock.ts";
 export type { ConnectOptions } from "./src/connect.ts";
 export {
+  DEFAULT_FRAME_TIMEOUT,
+  DEFAULT_IDLE_TIMEOUT,
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_SHUTDOWN_TIMEOUT,
   listen,
 } from "./src/server.ts";
 export type { ConnectionHandler, ListenOptions, Server } from "./src/server.ts";
-export { Connection } from "./src/connection.ts";
+export { Connection, DEFAULT_MAX_WRITE_BUFFER } from "./src/connection.ts";
 export type { ConnectionOptions, HeartbeatFrames } from "./src/connection.ts";
 export type { FramingOption } from "./src/_options.ts";
 export {
   ConnectionClosedError,
   ConnectTimeoutError,
+  FrameRateError,
+  FrameTimeoutError,
   FrameTooLargeError,
   FrameTruncatedError,
   HeartbeatTimeoutError,
@@ -79,6 +83,7 @@ export {
   QueueFullError,
   ReconnectError,
   TetherError,
+  WriteBufferFullError,
 } from "./src/errors.ts";
 export type {
   NetErrorCode,

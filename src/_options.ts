@@ -77,3 +77,12 @@ export function checkDuration(action: string, name: string, value: number) {
     );
   }
 }
+
+/** Checks a count or size limit: a non-negative safe integer. */
+export function checkLimit(action: string, name: string, value: number) {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new RangeError(
+      `Cannot ${action} as '${name}' must be a non-negative integer: current value is ${value}`,
+    );
+  }
+}

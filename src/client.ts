@@ -6,7 +6,7 @@ import {
 } from "./backoff.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { type ConnectOptions, dial } from "./connect.ts";
-import type { Connection } from "./connection.ts";
+import { type Connection, rejected } from "./connection.ts";
 import type { Framing } from "./framing/framing.ts";
 import {
   ConnectionClosedError,
@@ -532,9 +532,9 @@ export class Client extends EventTarget
     options?: { signal?: AbortSignal },
   ): Promise<void> {
     const signal = options?.signal;
-    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (signal?.aborted) return rejected(signal.reason);
     if (this.#stopping) {
-      return Promise.reject(new ConnectionClosedError("send"));
+      return rejected(new ConnectionClosedError("send"));
     }
     const bytes = toBytes(frame);
     const conn = this.#conn;
@@ -546,7 +546,7 @@ export class Client extends EventTarget
       this.#framing.check(bytes);
       return this.#queue.push(bytes, signal);
     } catch (error) {
-      return Promise.reject(error);
+      return rejected(error);
     }
   }
 

@@ -111,6 +111,34 @@ export interface ConnectOptions {
    */
   highWaterMark?: number;
   /**
+   * Milliseconds to wait for incoming bytes before the connection is aborted
+   * with `IdleTimeoutError`; `0` never. Prefer heartbeats on a client.
+   *
+   * @default {0}
+   */
+  idleTimeout?: number;
+  /**
+   * Milliseconds a frame may take to arrive, from its first byte, before the
+   * connection is aborted with `FrameTimeoutError`; `0` for no limit.
+   *
+   * @default {0}
+   */
+  frameTimeout?: number;
+  /**
+   * Frames per second the server may send before the connection is aborted
+   * with `FrameRateError`; `0` for no limit.
+   *
+   * @default {0}
+   */
+  maxFrameRate?: number;
+  /**
+   * Bytes that may wait to be written before the connection is aborted with
+   * `WriteBufferFullError`.
+   *
+   * @default {16777216}
+   */
+  maxWriteBuffer?: number;
+  /**
    * The runtime's sockets.
    *
    * @default {the detected runtime}
@@ -197,12 +225,25 @@ export async function dial(
       ...extra,
       framing,
       ...(signal ? { signal } : {}),
-      ...(options.highWaterMark !== undefined
-        ? { highWaterMark: options.highWaterMark }
-        : {}),
+      ...defined({
+        highWaterMark: options.highWaterMark,
+        idleTimeout: options.idleTimeout,
+        frameTimeout: options.frameTimeout,
+        maxFrameRate: options.maxFrameRate,
+        maxWriteBuffer: options.maxWriteBuffer,
+      }),
     });
   } finally {
     clearTimeout(timer);
     signal?.removeEventListener("abort", onAbort);
   }
+}
+
+/** Drops the entries whose value is `undefined` (for exact optional types). */
+function defined<T extends Record<string, unknown>>(
+  values: T,
+): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  return Object.fromEntries(
+    Object.entries(values).filter(([, value]) => value !== undefined),
+  ) as { [K in keyof T]?: Exclude<T[K], undefined> };
 }

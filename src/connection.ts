@@ -1,5 +1,9 @@
 import { systemClock } from "./clock.ts";
-import { ConnectionClosedError, IdleTimeoutError } from "./errors.ts";
+import {
+  ConnectionClosedError,
+  IdleTimeoutError,
+  WriteBufferFullError,
+} from "./errors.ts";
 import { FrameReader } from "./frame_reader.ts";
 import { FrameWriter } from "./frame_writer.ts";
 import type { Framing } from "./framing/framing.ts";
@@ -77,12 +81,57 @@ export interface ConnectionOptions {
   onActivity?: () => void;
   /**
    * Milliseconds without incoming bytes after which the connection is
-   * aborted with {@linkcode IdleTimeoutError}; `0` never does.
+   * aborted with {@linkcode IdleTimeoutError}; `0` never does. Only time
+   * spent waiting for data counts: an application busy with a frame does not
+   * make its peer idle.
    *
    * @default {0}
    */
   idleTimeout?: number;
+  /**
+   * Milliseconds a frame may take to arrive, counted from its first byte,
+   * before the connection is aborted with {@linkcode FrameTimeoutError}; `0`
+   * for no limit. Unlike an idle timeout, a peer that trickles bytes (a
+   * slowloris attack) cannot defeat it.
+   *
+   * @default {0}
+   */
+  frameTimeout?: number;
+  /**
+   * Frames per second the peer may send before the connection is aborted
+   * with {@linkcode FrameRateError}; `0` for no limit. Byte limits do not
+   * catch floods of empty frames; this does.
+   *
+   * @default {0}
+   */
+  maxFrameRate?: number;
+  /**
+   * Bytes that may wait to be written. A `send()` beyond it means the peer
+   * does not read what it is sent: the connection is aborted with
+   * {@linkcode WriteBufferFullError} instead of letting memory grow. Await
+   * `send()` or write through `writable` to stay below it.
+   *
+   * @default {16777216}
+   */
+  maxWriteBuffer?: number;
 }
+
+/**
+ * The default of {@linkcode ConnectionOptions.maxWriteBuffer}: 16 MiB.
+ *
+ * @example Allowing more unsent data per connection
+ * ```ts
+ * import { DEFAULT_MAX_WRITE_BUFFER, listen } from "@tether/tcp";
+ *
+ * await using server = await listen({
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   maxWriteBuffer: DEFAULT_MAX_WRITE_BUFFER * 4,
+ *   handler: () => {},
+ * });
+ * ```
+ */
+export const DEFAULT_MAX_WRITE_BUFFER = 16 * 1024 * 1024;
 
 /**
  * The ping and pong payloads of {@linkcode ConnectionOptions.heartbeat}.
@@ -219,11 +268,16 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
         onError: (error) => this.#fail(error),
         ...(heartbeat ? { control: this.#control(heartbeat) } : {}),
       },
+      {
+        frameTimeout: options.frameTimeout ?? 0,
+        maxFrameRate: options.maxFrameRate ?? 0,
+      },
     );
     const idleTimeout = options.idleTimeout ?? 0;
     if (idleTimeout > 0) this.#watchIdle(idleTimeout);
     this.#writer = new FrameWriter(
       this.framing,
+      options.maxWriteBuffer ?? DEFAULT_MAX_WRITE_BUFFER,
       (chunk) => conn.write(chunk),
       // More frames already received means more replies are coming: the
       // writer holds its batch until the reader has handed out what it has.
@@ -232,7 +286,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     let watched: Promise<void> | undefined;
     this.writable = new WritableStream<Uint8Array | string>({
       write: (frame, controller) => {
-        const batch = this.#writer.enqueue(toBytes(frame));
+        const batch = this.#enqueue(toBytes(frame));
         if (this.#writer.queued > this.#highWaterMark) return batch;
         if (batch !== watched) {
           watched = batch;
@@ -261,7 +315,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     return (frame) => {
       if (equalBytes(frame, ping)) {
         try {
-          this.#writer.enqueue(pong);
+          void this.#enqueue(pong);
         } catch {
           // The write side is closed: there is nobody to answer for.
         }
@@ -281,7 +335,13 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     this.#lastActivity = systemClock.now();
     const check = () => {
       if (this.signal.aborted) return;
-      const idle = systemClock.now() - this.#lastActivity;
+      const now = systemClock.now();
+      // Bytes not read because the application is busy are not the peer's
+      // silence: the idle clock runs only while a read waits on the socket.
+      const since = this.#frames.waitingSince;
+      const idle = since === undefined
+        ? 0
+        : now - Math.max(this.#lastActivity, since);
       if (idle >= timeout) this.abort(new IdleTimeoutError(timeout));
       else timer = systemClock.setTimeout(check, timeout - idle, false);
     };
@@ -298,8 +358,10 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
    *
    * Frames sent in the same burst share one socket write. The promise
    * settles when the frame's batch has been handed to the OS, so awaiting it
-   * applies backpressure; not awaiting it is fine, as a failure also closes
-   * the connection. Do not modify `frame` until the promise settles.
+   * applies backpressure. Not awaiting it is fine: a failed send never
+   * becomes an unhandled rejection, and a broken connection shows in
+   * `signal`; but a frame the framing refuses is reported only to those who
+   * await. Do not modify `frame` until the promise settles.
    *
    * @param frame The payload of the frame.
    * @returns A promise that settles once the frame is written.
@@ -310,9 +372,18 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
    */
   send(frame: Uint8Array | string): Promise<void> {
     try {
-      return this.#writer.enqueue(toBytes(frame));
+      return this.#enqueue(toBytes(frame));
     } catch (error) {
-      return Promise.reject(error);
+      return rejected(error);
+    }
+  }
+
+  #enqueue(frame: Uint8Array): Promise<void> {
+    try {
+      return this.#writer.enqueue(frame);
+    } catch (error) {
+      if (error instanceof WriteBufferFullError) this.abort(error);
+      throw error;
     }
   }
 
@@ -399,6 +470,17 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+/**
+ * A rejected promise that is already marked as handled: sending without
+ * awaiting is supported, and one failed send must not become an unhandled
+ * rejection, which would end a Deno process and every connection with it.
+ */
+export function rejected(error: unknown): Promise<never> {
+  const promise = Promise.reject(error);
+  promise.catch(() => {});
+  return promise;
 }
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {

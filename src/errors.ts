@@ -33,6 +33,9 @@
  *   IDLE_TIMEOUT: true,
  *   QUEUE_FULL: false,
  *   RECONNECT_FAILED: false,
+ *   FRAME_TIMEOUT: true,
+ *   FRAME_RATE_EXCEEDED: false,
+ *   WRITE_BUFFER_FULL: true,
  * };
  * const error: unknown = new IdleTimeoutError(60_000);
  * assert.ok(error instanceof TetherError);
@@ -48,7 +51,10 @@ export type TetherErrorCode =
   | "HEARTBEAT_TIMEOUT"
   | "IDLE_TIMEOUT"
   | "QUEUE_FULL"
-  | "RECONNECT_FAILED";
+  | "RECONNECT_FAILED"
+  | "FRAME_TIMEOUT"
+  | "FRAME_RATE_EXCEEDED"
+  | "WRITE_BUFFER_FULL";
 
 /**
  * The base class of every error tether raises.
@@ -345,6 +351,118 @@ export class IdleTimeoutError extends TetherError {
     );
     this.name = "IdleTimeoutError";
     this.timeout = timeout;
+  }
+}
+
+/**
+ * A frame took longer than `frameTimeout` to arrive, counted from its first
+ * byte: the peer trickles bytes (a slowloris attack) or stalled mid-frame.
+ *
+ * @example Recognising a stalled frame
+ * ```ts
+ * import { FrameTimeoutError } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new FrameTimeoutError(30000, 12);
+ * assert.equal(error.code, "FRAME_TIMEOUT");
+ * assert.equal(error.received, 12);
+ * ```
+ */
+export class FrameTimeoutError extends TetherError {
+  /** The deadline in milliseconds that passed. */
+  readonly timeout: number;
+  /** The bytes of the unfinished frame that had arrived. */
+  readonly received: number;
+
+  /**
+   * Creates the error.
+   *
+   * @param timeout The deadline in milliseconds.
+   * @param received The bytes of the frame that had arrived.
+   * @param options Standard error options.
+   */
+  constructor(timeout: number, received: number, options?: ErrorOptions) {
+    super(
+      "FRAME_TIMEOUT",
+      `Cannot finish frame as it did not complete within ${timeout} ms of its first byte: ${received} bytes arrived`,
+      options,
+    );
+    this.name = "FrameTimeoutError";
+    this.timeout = timeout;
+    this.received = received;
+  }
+}
+
+/**
+ * A peer sent frames faster than `maxFrameRate` allows, such as a flood of
+ * empty frames, and its connection was closed.
+ *
+ * @example Recognising a flood
+ * ```ts
+ * import { FrameRateError } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new FrameRateError(1000);
+ * assert.equal(error.code, "FRAME_RATE_EXCEEDED");
+ * ```
+ */
+export class FrameRateError extends TetherError {
+  /** The limit in frames per second that was exceeded. */
+  readonly limit: number;
+
+  /**
+   * Creates the error.
+   *
+   * @param limit The limit in frames per second.
+   * @param options Standard error options.
+   */
+  constructor(limit: number, options?: ErrorOptions) {
+    super(
+      "FRAME_RATE_EXCEEDED",
+      `Cannot accept frames as the peer sent more than the limit of ${limit} frames per second`,
+      options,
+    );
+    this.name = "FrameRateError";
+    this.limit = limit;
+  }
+}
+
+/**
+ * More bytes waited to be written than `maxWriteBuffer` allows: the peer
+ * reads too slowly (or not at all) for what is sent to it, and the connection
+ * was closed rather than let memory grow.
+ *
+ * @example Recognising a hopeless consumer
+ * ```ts
+ * import { WriteBufferFullError } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new WriteBufferFullError(20_000_000, 16_777_216);
+ * assert.equal(error.code, "WRITE_BUFFER_FULL");
+ * ```
+ */
+export class WriteBufferFullError extends TetherError {
+  /** The bytes that would have been waiting. */
+  readonly size: number;
+  /** The limit in bytes. */
+  readonly limit: number;
+
+  /**
+   * Creates the error.
+   *
+   * @param size The bytes that would have been waiting.
+   * @param limit The limit in bytes.
+   * @param options Standard error options.
+   */
+  constructor(size: number, limit: number, options?: ErrorOptions) {
+    super(
+      "WRITE_BUFFER_FULL",
+      `Cannot queue frame as ${size} bytes would wait to be written, more than the limit of ${limit} bytes: the peer does not read fast enough`,
+      options,
+    );
+    this.name = "WriteBufferFullError";
+    this.size = size;
+    this.limit = limit;
   }
 }
 

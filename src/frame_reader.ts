@@ -1,3 +1,5 @@
+import { systemClock } from "./clock.ts";
+import { FrameRateError, FrameTimeoutError } from "./errors.ts";
 import type { FrameDecoder, FrameSink } from "./framing/framing.ts";
 
 const DONE: IteratorReturnResult<undefined> = Object.freeze({
@@ -8,6 +10,17 @@ const DONE: IteratorReturnResult<undefined> = Object.freeze({
 interface Waiter {
   resolve(result: IteratorResult<Uint8Array>): void;
   reject(reason: unknown): void;
+}
+
+/** Limits on what a peer may send, beyond the framing's size limit. */
+export interface FrameReaderLimits {
+  /**
+   * Milliseconds a frame may take to arrive, from its first byte; 0 for no
+   * limit. Only time spent waiting on the socket counts.
+   */
+  frameTimeout: number;
+  /** Frames per second the peer may send; 0 for no limit. */
+  maxFrameRate: number;
 }
 
 /** What a {@linkcode FrameReader} reports to its connection. */
@@ -49,26 +62,53 @@ export class FrameReader {
   #draining = false;
   #readable: ReadableStream<Uint8Array> | undefined;
   #delivered = 0;
+  #decoded = 0;
+  #limits: FrameReaderLimits;
+  #frameStart: number | undefined;
+  #frameTimer: unknown;
+  #waitingSince = 0;
+  #rateWindow = 0;
+  #rateCount = 0;
 
   constructor(
     bytes: ReadableStream<Uint8Array>,
     decoder: FrameDecoder,
     readAhead: number,
     hooks: FrameReaderHooks,
+    limits: FrameReaderLimits = { frameTimeout: 0, maxFrameRate: 0 },
   ) {
     this.#reader = bytes.getReader();
     this.#decoder = decoder;
     this.#readAhead = readAhead;
     this.#hooks = hooks;
+    this.#limits = limits;
     const control = hooks.control;
     this.#sink = control
-      ? { enqueue: (frame) => control(frame) || this.#push(frame) }
-      : { enqueue: (frame) => this.#push(frame) };
+      ? {
+        enqueue: (frame) => {
+          this.#decoded++;
+          control(frame) || this.#push(frame);
+        },
+      }
+      : {
+        enqueue: (frame) => {
+          this.#decoded++;
+          this.#push(frame);
+        },
+      };
   }
 
   /** How many frames the application has taken. */
   get delivered(): number {
     return this.#delivered;
+  }
+
+  /**
+   * When the socket read under way began, or `undefined` when the reader is
+   * not waiting on the peer (the application has not asked for more).
+   */
+  get waitingSince(): number | undefined {
+    return this.#reading ? this.#waitingSince : undefined;
   }
 
   /** Whether frames wait for the application. */
@@ -164,6 +204,8 @@ export class FrameReader {
   }
 
   #push(frame: Uint8Array): boolean {
+    // Aborted while decoding (a reply overflowed the write buffer): drop.
+    if (this.#end && this.#end.error !== undefined) return true;
     const waiter = this.#waiters.shift();
     if (waiter) {
       this.#delivered++;
@@ -175,9 +217,69 @@ export class FrameReader {
   #finish(error: unknown): void {
     if (this.#end) return;
     this.#end = { error };
+    systemClock.clearTimeout(this.#frameTimer);
     for (const waiter of this.#waiters.splice(0)) {
       if (error === undefined) waiter.resolve(DONE);
       else waiter.reject(error);
+    }
+  }
+
+  /** Applies the rate limit and starts or stops the frame deadline. */
+  #enforce(decoded: number): void {
+    const { frameTimeout, maxFrameRate } = this.#limits;
+    const now = systemClock.now();
+    if (maxFrameRate > 0) {
+      if (now - this.#rateWindow >= 1000) {
+        this.#rateWindow = now;
+        this.#rateCount = 0;
+      }
+      this.#rateCount += decoded;
+      if (this.#rateCount > maxFrameRate) {
+        throw new FrameRateError(maxFrameRate);
+      }
+    }
+    if (frameTimeout > 0) {
+      if (this.#decoder.buffered === 0) {
+        this.#frameStart = undefined;
+      } else if (decoded > 0 || this.#frameStart === undefined) {
+        // An unfinished frame began in this chunk: its clock starts now.
+        this.#frameStart = now;
+        this.#frameTimer ??= systemClock.setTimeout(
+          () => this.#checkFrame(),
+          frameTimeout,
+          false,
+        );
+      }
+    }
+  }
+
+  #checkFrame(): void {
+    this.#frameTimer = undefined;
+    const start = this.#frameStart;
+    if (start === undefined || this.#end) return;
+    const timeout = this.#limits.frameTimeout;
+    // Only time spent waiting on the peer counts.
+    const elapsed = systemClock.now() - Math.max(start, this.#waitingSince);
+    if (!this.#reading) {
+      // The application is not reading: the rest of the frame may wait in
+      // the kernel through no fault of the peer. Its clock starts over.
+      this.#frameStart = systemClock.now();
+      this.#frameTimer = systemClock.setTimeout(
+        () => this.#checkFrame(),
+        timeout,
+        false,
+      );
+    } else if (elapsed >= timeout) {
+      const error = new FrameTimeoutError(timeout, this.#decoder.buffered);
+      this.#finish(error);
+      this.#reader.cancel().catch(() => {});
+      this.#hooks.onError(error);
+    } else {
+      this.#frameTimer = systemClock.setTimeout(
+        () => this.#checkFrame(),
+        timeout - elapsed,
+        false,
+      );
     }
   }
 
@@ -187,6 +289,8 @@ export class FrameReader {
 
   async #read(): Promise<void> {
     this.#reading = true;
+    // The application asked for frames: from now on, silence is the peer's.
+    this.#waitingSince = systemClock.now();
     try {
       while (
         !this.#end &&
@@ -202,7 +306,11 @@ export class FrameReader {
           return;
         }
         this.#hooks.onChunk();
+        const before = this.#decoded;
         this.#decoder.decode(value, this.#sink);
+        if (this.#limits.frameTimeout > 0 || this.#limits.maxFrameRate > 0) {
+          this.#enforce(this.#decoded - before);
+        }
       }
     } catch (error) {
       if (this.#end) return;

@@ -1,4 +1,4 @@
-import { ConnectionClosedError } from "./errors.ts";
+import { ConnectionClosedError, WriteBufferFullError } from "./errors.ts";
 import type { Framing } from "./framing/framing.ts";
 
 // Small frames are copied into a batch buffer so that a burst of them leaves
@@ -58,6 +58,7 @@ function createBatch(): Batch {
  */
 export class FrameWriter {
   #framing: Framing;
+  #maxQueued: number;
   #write: (chunk: Uint8Array) => Promise<void>;
   #reader: ReadProgress;
   #buffer: Uint8Array<ArrayBuffer> = new Uint8Array(INITIAL_BUFFER_SIZE);
@@ -77,10 +78,12 @@ export class FrameWriter {
 
   constructor(
     framing: Framing,
+    maxQueued: number,
     write: (chunk: Uint8Array) => Promise<void>,
     reader: ReadProgress,
   ) {
     this.#framing = framing;
+    this.#maxQueued = maxQueued;
     this.#write = write;
     this.#reader = reader;
   }
@@ -105,6 +108,10 @@ export class FrameWriter {
     const header = framing.check(payload);
     const size = payload.byteLength;
     const trailer = framing.trailer;
+    const bytes = header + size + trailer.byteLength;
+    if (this.#queued + bytes > this.#maxQueued) {
+      throw new WriteBufferFullError(this.#queued + bytes, this.#maxQueued);
+    }
     if (size >= BY_REFERENCE_SIZE) {
       this.#reserve(header);
       framing.writeHeader(size, this.#buffer, this.#length);
@@ -122,7 +129,6 @@ export class FrameWriter {
       this.#buffer.set(trailer, this.#length);
       this.#length += trailer.byteLength;
     }
-    const bytes = header + size + trailer.byteLength;
     this.#queued += bytes;
     this.#batchBytes += bytes;
     const batch = this.#batch ??= createBatch();

@@ -1,5 +1,6 @@
 import {
   checkDuration,
+  checkLimit,
   checkPort,
   type FramingOption,
   resolveFraming,
@@ -49,6 +50,38 @@ export const DEFAULT_MAX_CONNECTIONS = 10_000;
  * ```
  */
 export const DEFAULT_SHUTDOWN_TIMEOUT = 10_000;
+/**
+ * The default of {@linkcode ListenOptions.idleTimeout}: 5 minutes.
+ *
+ * @example Keeping quiet clients longer
+ * ```ts
+ * import { DEFAULT_IDLE_TIMEOUT, listen } from "@tether/tcp";
+ *
+ * await using server = await listen({
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   idleTimeout: DEFAULT_IDLE_TIMEOUT * 2,
+ *   handler: () => {},
+ * });
+ * ```
+ */
+export const DEFAULT_IDLE_TIMEOUT = 300_000;
+/**
+ * The default of {@linkcode ListenOptions.frameTimeout}: 30 seconds.
+ *
+ * @example Allowing slow uploads of large frames
+ * ```ts
+ * import { DEFAULT_FRAME_TIMEOUT, listen } from "@tether/tcp";
+ *
+ * await using server = await listen({
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   frameTimeout: DEFAULT_FRAME_TIMEOUT * 4,
+ *   handler: () => {},
+ * });
+ * ```
+ */
+export const DEFAULT_FRAME_TIMEOUT = 30_000;
 
 /**
  * Serves one connection. The connection is closed when the returned promise
@@ -159,12 +192,38 @@ export interface ListenOptions {
     | boolean
     | { ping?: Uint8Array | string; pong?: Uint8Array | string };
   /**
-   * Milliseconds without incoming bytes after which a connection is aborted
-   * with {@linkcode IdleTimeoutError}; `0` never does.
+   * Milliseconds a connection may wait for incoming bytes before it is
+   * aborted with {@linkcode IdleTimeoutError}; `0` never. Time the handler
+   * spends busy with a frame does not count. Clients that may stay quiet for
+   * longer should send heartbeats.
+   *
+   * @default {300000}
+   */
+  idleTimeout?: number;
+  /**
+   * Milliseconds a frame may take to arrive, from its first byte, before the
+   * connection is aborted with `FrameTimeoutError`; `0` for no limit. It stops
+   * peers that trickle bytes to hold connections open (slowloris).
+   *
+   * @default {30000}
+   */
+  frameTimeout?: number;
+  /**
+   * Frames per second a connection may send before it is aborted with
+   * `FrameRateError`; `0` for no limit. It stops floods of tiny or empty
+   * frames, which byte limits do not.
    *
    * @default {0}
    */
-  idleTimeout?: number;
+  maxFrameRate?: number;
+  /**
+   * Bytes that may wait to be written to one connection before it is aborted
+   * with `WriteBufferFullError`: a peer that does not read cannot make the
+   * server hold unbounded memory.
+   *
+   * @default {16777216}
+   */
+  maxWriteBuffer?: number;
   /**
    * Whether to turn off Nagle's algorithm on accepted connections.
    *
@@ -335,7 +394,12 @@ class TcpServer implements Server {
     const conn = new Connection(raw, {
       framing: this.#framing,
       ...(this.#heartbeat ? { heartbeat: this.#heartbeat } : {}),
-      idleTimeout: options.idleTimeout ?? 0,
+      idleTimeout: options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT,
+      frameTimeout: options.frameTimeout ?? DEFAULT_FRAME_TIMEOUT,
+      maxFrameRate: options.maxFrameRate ?? 0,
+      ...(options.maxWriteBuffer !== undefined
+        ? { maxWriteBuffer: options.maxWriteBuffer }
+        : {}),
       ...(options.highWaterMark !== undefined
         ? { highWaterMark: options.highWaterMark }
         : {}),
@@ -455,6 +519,9 @@ export async function listen(options: ListenOptions): Promise<Server> {
     options.shutdownTimeout ?? DEFAULT_SHUTDOWN_TIMEOUT,
   );
   checkDuration("listen", "idleTimeout", options.idleTimeout ?? 0);
+  checkDuration("listen", "frameTimeout", options.frameTimeout ?? 0);
+  checkLimit("listen", "maxFrameRate", options.maxFrameRate ?? 0);
+  checkLimit("listen", "maxWriteBuffer", options.maxWriteBuffer ?? 1);
   const framing = resolveFraming(options.framing);
   const runtime = options.runtime ?? await detectRuntime();
   options.signal?.throwIfAborted();
