@@ -121,4 +121,6 @@ export type {
   Runtime,
   RuntimeConnectOptions,
   RuntimeListenOptions,
+  TlsConnectOptions,
+  TlsListenOptions,
 } from "./src/runtime/types.ts";

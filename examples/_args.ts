@@ -10,6 +10,8 @@ export interface ExampleArgs {
   framing: "length" | "line";
   /** The values of the extra numeric flags. */
   extra: Record<string, number>;
+  /** The values of the file flags that were given. */
+  files: Record<string, string>;
 }
 
 /**
@@ -22,9 +24,11 @@ export function exampleArgs(
     port: number;
     allowZeroPort: boolean;
     numbers?: Record<string, number>;
+    files?: string[];
   },
 ): ExampleArgs {
   const numbers = defaults.numbers ?? {};
+  const fileFlags = defaults.files ?? [];
   const fail = (message: string): never => {
     console.error(`${message}\n\n${usage}`);
     process.exit(2);
@@ -43,6 +47,9 @@ export function exampleArgs(
             name,
             { type: "string" as const, default: String(value) },
           ]),
+        ),
+        ...Object.fromEntries(
+          fileFlags.map((name) => [name, { type: "string" as const }]),
         ),
       },
     }));
@@ -70,7 +77,13 @@ export function exampleArgs(
     }
     extra[name] = value;
   }
+  const files: Record<string, string> = {};
+  for (const name of fileFlags) {
+    const value = (values as Record<string, unknown>)[name];
+    if (typeof value === "string") files[name] = value;
+  }
   return {
+    files,
     host: values.host as string,
     port,
     framing: values.framing as "length" | "line",

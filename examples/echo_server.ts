@@ -2,27 +2,45 @@
  * A pure echo server: every frame goes back unchanged. Tests, benchmarks and
  * wire-compatibility checks use it.
  *
- *     deno run -A examples/echo_server.ts --port 7000 --framing length
+ *     deno run --allow-net --allow-read examples/echo_server.ts --port 7000
  *     bun run examples/echo_server.ts --port 0 --framing line
+ *     bun run examples/echo_server.ts --tls-cert cert.pem --tls-key key.pem
  *
  * Its first line on stdout is `listening on HOST:PORT` (the real port when
  * `--port 0` asks for a free one).
  */
+import { readFileSync } from "node:fs";
 import process from "node:process";
 import { listen } from "../mod.ts";
 import { exampleArgs } from "./_args.ts";
 
 const USAGE =
-  "usage: echo_server.ts [--host 127.0.0.1] [--port 7000] [--framing length|line]";
-const { host, port, framing } = exampleArgs(USAGE, {
+  `usage: echo_server.ts [--host 127.0.0.1] [--port 7000] [--framing length|line]
+                      [--tls-cert cert.pem --tls-key key.pem]`;
+const { host, port, framing, files } = exampleArgs(USAGE, {
   port: 7000,
   allowZeroPort: true,
+  files: ["tls-cert", "tls-key"],
 });
+const cert = files["tls-cert"];
+const key = files["tls-key"];
+if ((cert === undefined) !== (key === undefined)) {
+  console.error(`--tls-cert and --tls-key go together\n\n${USAGE}`);
+  process.exit(2);
+}
 
 const server = await listen({
   hostname: host,
   port,
   framing,
+  ...(cert && key
+    ? {
+      tls: {
+        cert: readFileSync(cert, "utf8"),
+        key: readFileSync(key, "utf8"),
+      },
+    }
+    : {}),
   handler: async (conn) => {
     // Replies are not awaited one by one: the connection coalesces the
     // replies to one read's worth of frames into a single write.

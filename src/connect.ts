@@ -7,7 +7,7 @@ import {
 import { Connection, type ConnectionOptions } from "./connection.ts";
 import { ConnectTimeoutError } from "./errors.ts";
 import { detectRuntime } from "./runtime/detect.ts";
-import type { Runtime } from "./runtime/types.ts";
+import type { Runtime, TlsConnectOptions } from "./runtime/types.ts";
 
 /**
  * The default of {@linkcode ConnectOptions.connectTimeout}: 10 seconds.
@@ -110,6 +110,14 @@ export interface ConnectOptions {
    * @default {65536}
    */
   highWaterMark?: number;
+  /**
+   * Speak TLS: `true` verifies the server against the system's CAs, an
+   * object can name private CAs and the name to verify. A handshake that
+   * fails rejects with a `NetError` whose code is `ETLS`.
+   *
+   * @default {false}
+   */
+  tls?: boolean | TlsConnectOptions;
   /**
    * Milliseconds to wait for incoming bytes before the connection is aborted
    * with `IdleTimeoutError`; `0` never. Prefer heartbeats on a client.
@@ -218,6 +226,7 @@ export async function dial(
       hostname,
       port,
       signal: attempt.signal,
+      ...(options.tls ? { tls: options.tls === true ? {} : options.tls } : {}),
     });
     conn.setNoDelay(noDelay);
     if (keepAlive) conn.setKeepAlive(true);

@@ -609,6 +609,7 @@ export type NetErrorCode =
   | "ENOTFOUND"
   | "EHOSTUNREACH"
   | "ENETUNREACH"
+  | "ETLS"
   | "ECLOSED"
   | "EUNKNOWN";
 
@@ -723,6 +724,8 @@ function describe(code: NetErrorCode): string {
       return "host is unreachable";
     case "ENETUNREACH":
       return "network is unreachable";
+    case "ETLS":
+      return "TLS handshake failed";
     case "ECLOSED":
       return "socket is already closed";
     case "EUNKNOWN":

@@ -9,7 +9,13 @@ import { Connection, type HeartbeatFrames } from "./connection.ts";
 import { ConnectionClosedError, IdleTimeoutError, NetError } from "./errors.ts";
 import type { Framing } from "./framing/framing.ts";
 import { detectRuntime } from "./runtime/detect.ts";
-import type { Conn, Listener, NetAddr, Runtime } from "./runtime/types.ts";
+import type {
+  Conn,
+  Listener,
+  NetAddr,
+  Runtime,
+  TlsListenOptions,
+} from "./runtime/types.ts";
 
 /**
  * The default of {@linkcode ListenOptions.maxConnections}.
@@ -182,6 +188,11 @@ export interface ListenOptions {
    */
   shutdownTimeout?: number;
   /**
+   * Speak TLS with this PEM certificate and key. Every handler still sees
+   * plain frames.
+   */
+  tls?: TlsListenOptions;
+  /**
    * Answers heartbeat pings: an incoming frame equal to `ping` is answered
    * with `pong` and not delivered to the handler. `true` uses the classic
    * `PING` and `PONG`.
@@ -247,7 +258,7 @@ export interface ListenOptions {
    * Receives errors thrown by handlers, and errors of the accept loop (with
    * no connection).
    *
-   * @default {logs to console.error, except peers that reset or went away}
+   * @default {logs to console.error, except peers that reset, went away or failed the TLS handshake}
    */
   onError?: (error: unknown, conn?: Connection) => void;
   /**
@@ -294,6 +305,8 @@ const ROUTINE_CODES: ReadonlySet<string> = new Set([
   "EPIPE",
   "ECONNABORTED",
   "ECLOSED",
+  // A client whose TLS handshake failed never became a connection.
+  "ETLS",
 ]);
 
 function logError(error: unknown, conn?: Connection): void {
@@ -525,6 +538,10 @@ export async function listen(options: ListenOptions): Promise<Server> {
   const framing = resolveFraming(options.framing);
   const runtime = options.runtime ?? await detectRuntime();
   options.signal?.throwIfAborted();
-  const listener = runtime.listen({ hostname, port });
+  const listener = runtime.listen({
+    hostname,
+    port,
+    ...(options.tls ? { tls: options.tls } : {}),
+  });
   return new TcpServer(listener, options, framing);
 }

@@ -92,7 +92,7 @@ export function exampleCommand(
 ): [string, string[]] {
   const path = `examples/${script}`;
   return runtime === "deno"
-    ? [binaries.deno, ["run", "--allow-net", path, ...args]]
+    ? [binaries.deno, ["run", "--allow-net", "--allow-read", path, ...args]]
     : [binaries.bun, ["run", path, ...args]];
 }
 

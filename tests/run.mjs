@@ -40,6 +40,8 @@ const suites = [
       "--allow-run",
       "--allow-read",
       "--allow-env",
+      // Temporary files, such as the certificates of the TLS tests.
+      "--allow-write",
       // The JSDoc examples run too: they are the first code users copy.
       "--doc",
       "mod.ts",

@@ -15,6 +15,9 @@ const CODES: ReadonlySet<string> = new Set<NetErrorCode>([
   "ENETUNREACH",
 ]);
 
+// OpenSSL-style certificate and handshake codes, as Bun reports them.
+const TLS_CODE = /CERT|TLS|SSL|UNABLE_TO_VERIFY|SELF_SIGNED|ALTNAME/;
+
 // Deno's error classes; most also carry a Node-style `code`, but
 // BadResource and a few others do not.
 const BY_NAME: Readonly<Record<string, NetErrorCode>> = {
@@ -30,6 +33,7 @@ const BY_NAME: Readonly<Record<string, NetErrorCode>> = {
   BadResource: "ECLOSED",
   Interrupted: "ECLOSED",
   NotConnected: "ECLOSED",
+  InvalidData: "ETLS",
 };
 
 /**
@@ -50,9 +54,14 @@ export function toNetError(
   let code: NetErrorCode | undefined = typeof raw === "string" && CODES.has(raw)
     ? raw as NetErrorCode
     : BY_NAME[error.name];
+  if (code === undefined && typeof raw === "string" && TLS_CODE.test(raw)) {
+    code = "ETLS";
+  }
   if (code === undefined) {
     code = /lookup address|getaddrinfo|name or service/i.test(error.message)
       ? "ENOTFOUND"
+      : /certificate|handshake|tls|ssl/i.test(error.message)
+      ? "ETLS"
       : "EUNKNOWN";
   }
   return new NetError(

@@ -53,6 +53,7 @@ interface BunSocketHandler {
   close(socket: BunSocket, error?: Error): void;
   error(socket: BunSocket, error: Error): void;
   connectError?(socket: BunSocket, error: Error): void;
+  handshake?(socket: BunSocket, success: boolean, error: Error | null): void;
 }
 
 interface BunTcpListener {
@@ -67,12 +68,14 @@ interface BunNet {
     port: number;
     allowHalfOpen: boolean;
     socket: BunSocketHandler;
+    tls?: { ca?: string[]; serverName: string; rejectUnauthorized: boolean };
   }): Promise<BunSocket>;
   listen(options: {
     hostname: string;
     port: number;
     allowHalfOpen: boolean;
     socket: BunSocketHandler;
+    tls?: { cert: string; key: string };
   }): BunTcpListener;
 }
 
@@ -253,7 +256,10 @@ class BunListener implements Listener {
       hostname: options.hostname,
       port: options.port,
       allowHalfOpen: true,
+      // Without a handshake handler, Bun opens a TLS socket only once its
+      // handshake is done.
       socket: handlers((conn) => this.#onOpen(conn)),
+      ...(options.tls ? { tls: options.tls } : {}),
     });
     this.addr = { hostname: options.hostname, port: this.#listener.port };
   }
@@ -306,43 +312,75 @@ class BunListener implements Listener {
 export const bunRuntime: Runtime = {
   name: "bun",
   connect(options: RuntimeConnectOptions): Promise<Conn> {
-    const { hostname, port, signal } = options;
+    const { hostname, port, signal, tls } = options;
     if (signal?.aborted) return Promise.reject(signal.reason);
-    let opened: BunConn | undefined;
-    const connecting = bunNet().connect({
-      hostname,
-      port,
-      allowHalfOpen: true,
-      socket: handlers((conn) => {
-        opened = conn;
-      }),
-    });
+    const address = { hostname, port };
     return new Promise<Conn>((resolve, reject) => {
+      let opened: BunConn | undefined;
+      let settled = false;
+      const finish = (error: unknown, conn?: BunConn) => {
+        if (settled) {
+          // Opened after an abort or a failure: nobody wants it.
+          conn?.close();
+          return;
+        }
+        settled = true;
+        signal?.removeEventListener("abort", onAbort);
+        if (conn && error === undefined) {
+          resolve(conn);
+        } else {
+          opened?.close();
+          reject(error);
+        }
+      };
       // Bun.connect takes no signal: give up on the attempt, and close the
       // socket if it opens after all.
-      const onAbort = () => {
-        reject(signal?.reason);
-        opened?.close();
-      };
+      const onAbort = () => finish(signal?.reason);
       signal?.addEventListener("abort", onAbort, { once: true });
-      connecting.then(
-        (socket) => {
-          signal?.removeEventListener("abort", onAbort);
-          const conn = socket.data ?? opened;
-          if (signal?.aborted || !conn) {
-            if (conn) conn.close();
-            else socket.terminate();
-            if (!signal?.aborted) {
-              reject(closedError("connect"));
-            }
-            return;
+      const socket = handlers((conn) => {
+        opened = conn;
+        if (!tls) finish(undefined, conn);
+      });
+      if (tls) {
+        // A TLS socket opens before its handshake, and writes made before
+        // it ends are dropped: the connection is ready only after it.
+        socket.handshake = (raw, success, error) => {
+          if (success) finish(undefined, raw.data);
+          else {
+            finish(new NetError("ETLS", "connect", address, { cause: error }));
           }
-          resolve(conn);
+        };
+        const onClose = socket.close;
+        socket.close = (raw, error) => {
+          onClose(raw, error);
+          finish(
+            error
+              ? toNetError(error, "connect", address)
+              : new NetError("ETLS", "connect", address),
+          );
+        };
+      }
+      bunNet().connect({
+        hostname,
+        port,
+        allowHalfOpen: true,
+        socket,
+        ...(tls
+          ? {
+            tls: {
+              serverName: tls.serverName ?? hostname,
+              rejectUnauthorized: true,
+              ...(tls.caCerts ? { ca: tls.caCerts } : {}),
+            },
+          }
+          : {}),
+      }).then(
+        (raw) => {
+          if (opened) return;
+          raw.terminate();
+          finish(closedError("connect"));
         },
-        (error) => {
-          signal?.removeEventListener("abort", onAbort);
-          reject(toNetError(error, "connect", { hostname, port }));
-        },
+        (error) => finish(toNetError(error, "connect", address)),
       );
     });
   },

@@ -37,6 +37,10 @@ interface DenoTcpConn {
   setKeepAlive?(keepAlive?: boolean): void;
 }
 
+interface DenoTlsConn extends DenoTcpConn {
+  handshake(): Promise<unknown>;
+}
+
 interface DenoTcpListener {
   accept(): Promise<DenoTcpConn>;
   close(): void;
@@ -53,6 +57,17 @@ interface DenoNet {
   listen(
     options: { hostname: string; port: number; transport: "tcp" },
   ): DenoTcpListener;
+  listenTls(options: {
+    hostname: string;
+    port: number;
+    transport: "tcp";
+    cert: string;
+    key: string;
+  }): DenoTcpListener;
+  startTls(
+    conn: DenoTcpConn,
+    options: { hostname: string; caCerts?: string[] },
+  ): Promise<DenoTlsConn>;
 }
 
 function denoNet(): DenoNet {
@@ -223,25 +238,57 @@ class DenoListener implements Listener {
 export const denoRuntime: Runtime = {
   name: "deno",
   async connect(options: RuntimeConnectOptions): Promise<Conn> {
-    const { hostname, port, signal } = options;
+    const { hostname, port, signal, tls } = options;
+    let conn: DenoTcpConn;
     try {
-      const conn = await denoNet().connect({
+      conn = await denoNet().connect({
         hostname,
         port,
         transport: "tcp",
         ...(signal ? { signal } : {}),
       });
-      return new DenoConn(conn);
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
       throw toNetError(error, "connect", { hostname, port });
     }
+    if (!tls) return new DenoConn(conn);
+    // `connectTls` takes no signal; a TCP connection upgraded with
+    // `startTls` can be closed if the signal fires during the handshake.
+    const onAbort = () => conn.close();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      const secure = await denoNet().startTls(conn, {
+        hostname: tls.serverName ?? hostname,
+        ...(tls.caCerts ? { caCerts: tls.caCerts } : {}),
+      });
+      conn = secure;
+      await secure.handshake();
+      return new DenoConn(secure);
+    } catch (error) {
+      try {
+        conn.close();
+      } catch {
+        // Already closed by the abort or by the failed handshake.
+      }
+      if (signal?.aborted) throw signal.reason;
+      throw toNetError(error, "connect", { hostname, port });
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+    }
   },
   listen(options: RuntimeListenOptions): Listener {
-    const { hostname, port } = options;
+    const { hostname, port, tls } = options;
     try {
       return new DenoListener(
-        denoNet().listen({ hostname, port, transport: "tcp" }),
+        tls
+          ? denoNet().listenTls({
+            hostname,
+            port,
+            transport: "tcp",
+            cert: tls.cert,
+            key: tls.key,
+          })
+          : denoNet().listen({ hostname, port, transport: "tcp" }),
       );
     } catch (error) {
       throw toNetError(error, "listen", { hostname, port });

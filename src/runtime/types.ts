@@ -35,6 +35,60 @@ export interface NetAddr {
 }
 
 /**
+ * TLS settings of a client connection.
+ *
+ * @example Trusting a private CA
+ * ```ts ignore
+ * import { connect } from "@tether/tcp";
+ *
+ * const caCert = await Deno.readTextFile("ca.pem");
+ * const conn = await connect({
+ *   hostname: "10.0.0.5",
+ *   port: 7000,
+ *   tls: { caCerts: [caCert], serverName: "echo.internal" },
+ * });
+ * ```
+ */
+export interface TlsConnectOptions {
+  /**
+   * PEM-encoded CA certificates to trust instead of the system's, for servers
+   * with a private CA.
+   */
+  caCerts?: string[];
+  /**
+   * The name the server's certificate must match, when it differs from the
+   * host dialled (such as when dialling an IP address).
+   *
+   * @default {the hostname dialled}
+   */
+  serverName?: string;
+}
+
+/**
+ * TLS settings of a server.
+ *
+ * @example Serving TLS
+ * ```ts ignore
+ * import { listen } from "@tether/tcp";
+ *
+ * await listen({
+ *   port: 7443,
+ *   tls: {
+ *     cert: await Deno.readTextFile("cert.pem"),
+ *     key: await Deno.readTextFile("key.pem"),
+ *   },
+ *   handler: () => {},
+ * });
+ * ```
+ */
+export interface TlsListenOptions {
+  /** The PEM-encoded certificate chain of the server. */
+  cert: string;
+  /** The PEM-encoded private key of the certificate. */
+  key: string;
+}
+
+/**
  * Options for {@linkcode Runtime.connect}.
  *
  * @example Dialling with the runtime's raw sockets
@@ -68,6 +122,11 @@ export interface RuntimeConnectOptions {
    * reason, and a socket that opens afterwards is closed at once.
    */
   signal?: AbortSignal;
+  /**
+   * Speak TLS: the promise settles once the handshake succeeded, so a bad
+   * certificate rejects here, with a `NetError` whose code is `ETLS`.
+   */
+  tls?: TlsConnectOptions;
 }
 
 /**
@@ -90,6 +149,8 @@ export interface RuntimeListenOptions {
   hostname: string;
   /** The port to bind; 0 picks a free port. */
   port: number;
+  /** Speak TLS with this certificate. */
+  tls?: TlsListenOptions;
 }
 
 /**
