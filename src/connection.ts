@@ -14,6 +14,9 @@ const encoder = new TextEncoder();
 // Frames read ahead of the application when heartbeats are on: a handler
 // that falls further behind than this leaves pings unread, as TCP must.
 const HEARTBEAT_READ_AHEAD = 16;
+// How long close() reads and drops what the peer still sends after our FIN,
+// waiting for its own FIN.
+const LINGER_TIMEOUT = 2000;
 
 /**
  * Options for {@linkcode Connection}.
@@ -408,16 +411,30 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   }
 
   /**
-   * Writes every queued frame, then closes the connection. Calling it again
-   * returns the same promise.
+   * Writes every queued frame, sends a FIN, then closes the connection once
+   * the peer has closed its side too, or after at most 2 seconds. Frames not
+   * yet read are dropped. Calling it again returns the same promise.
+   *
+   * Waiting for the peer matters: closing a socket while the peer's data is
+   * still arriving makes the OS send a reset, and a reset can destroy replies
+   * the peer has not read yet.
    *
    * @returns A promise that settles once the socket is released.
    */
   close(): Promise<void> {
-    return this.#closing ??= this.#writer.end().then(
-      () => this.#release(new ConnectionClosedError("use the connection")),
-      (error) => this.#release(error),
-    );
+    return this.#closing ??= this.#closeGracefully();
+  }
+
+  async #closeGracefully(): Promise<void> {
+    try {
+      await this.#writer.end();
+      await this.#conn.closeWrite();
+    } catch (error) {
+      this.#release(error);
+      return;
+    }
+    await this.#frames.discard(LINGER_TIMEOUT);
+    this.#release(new ConnectionClosedError("use the connection"));
   }
 
   /**

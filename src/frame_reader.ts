@@ -60,6 +60,7 @@ export class FrameReader {
   #end: { error: unknown } | undefined;
   #reading = false;
   #draining = false;
+  #peerFinished = false;
   #readable: ReadableStream<Uint8Array> | undefined;
   #delivered = 0;
   #decoded = 0;
@@ -179,7 +180,36 @@ export class FrameReader {
   drain(): void {
     if (this.#end || this.#draining) return;
     this.#draining = true;
-    this.#reader.cancel().catch(() => {});
+    // The socket itself stays readable: a graceful close still has to take
+    // in what the peer sends until it finishes (see `discard`).
+    this.#finish(undefined);
+  }
+
+  /**
+   * Ends the application's reading, then reads and drops what still arrives
+   * until the peer finishes sending or `timeout` milliseconds pass.
+   */
+  async discard(timeout: number): Promise<void> {
+    const peerDone = this.#end !== undefined && this.#end.error === undefined &&
+      this.#peerFinished;
+    this.#queue.length = 0;
+    this.#head = 0;
+    this.#finish(undefined);
+    if (peerDone) return;
+    let timer: unknown;
+    const expired = new Promise<void>((resolve) => {
+      // A close in progress is awaited work: it keeps the process alive.
+      timer = systemClock.setTimeout(resolve, timeout, true);
+    });
+    const drained = (async () => {
+      try {
+        while (!(await this.#reader.read()).done) { /* dropped */ }
+      } catch {
+        // The connection failed: there is nothing left to wait for.
+      }
+    })();
+    await Promise.race([drained, expired]);
+    systemClock.clearTimeout(timer);
   }
 
   /** Stops reading at once; what is queued is dropped. */
@@ -300,6 +330,7 @@ export class FrameReader {
         const { value, done } = await this.#reader.read();
         if (this.#end) return;
         if (done) {
+          this.#peerFinished = !this.#draining;
           // A drained stream may stop inside a frame; a peer may not.
           if (!this.#draining) this.#decoder.end();
           this.#finish(undefined);
