@@ -1,0 +1,878 @@
+/**
+ * The end-to-end benchmark: echo servers driven over loopback by a load
+ * generator, in interleaved repetitions, summarised as one markdown table.
+ *
+ *     deno task bench [--reps 3] [--duration 3000] [--only small-pipe,tether]
+ *                     [--json results.json] [--no-go] [--loadgen auto|go|bun]
+ *
+ * Servers: tether's examples/echo_server.ts on Deno and on Bun, the raw byte
+ * echoes of bench/servers/ on Deno and on Bun, and, when `go` is on PATH, the
+ * Go anchors of bench/go/echo.go (plain and -bufio). Each is started once,
+ * checked before every measurement and restarted if it died.
+ *
+ * Load: bench/go/loadgen.go when Go is available (it costs the least CPU on
+ * a machine the server shares), else bench/loadgen.ts on Bun.
+ *
+ * Every repetition runs every (run, server) pair once, servers in a rotated
+ * order, so slow phases of a noisy machine hit all servers alike; the table
+ * shows medians over repetitions. Server CPU is the utime + stime of the
+ * server's process tree from /proc/<pid>/stat, read before and after each
+ * measurement, in clock ticks (1/100 s on Linux).
+ */
+import { parseArgs } from "node:util";
+import { fileURLToPath } from "node:url";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const BENCH = `${ROOT}bench/`;
+
+const USAGE = `usage: deno task bench [options]
+
+  --reps N           repetitions, interleaved across servers (default 3)
+  --duration MS      load per measurement in ms (default 3000)
+  --warmup MS        load per (run, server) before measuring, 0 for none (default 500)
+  --only A,B         keep runs and servers whose name contains one of these
+                     (runs: small-pipe small-fan large ping-pong; servers:
+                     tether-deno tether-bun raw-deno raw-bun go-plain go-bufio)
+  --json PATH        also write every measurement as JSON ("-" for stdout)
+  --no-go            do not build or use the Go anchors and loadgen
+  --loadgen KIND     auto (go if available, else bun), go or bun (default auto)
+  --start-timeout MS how long a server may take to print its address (default 15000)`;
+
+interface Run {
+  name: string;
+  size: number;
+  pipeline: number;
+  conns: number;
+}
+
+const RUNS: Run[] = [
+  { name: "small-pipe", size: 64, pipeline: 64, conns: 1 },
+  { name: "small-fan", size: 64, pipeline: 16, conns: 50 },
+  { name: "large", size: 65536, pipeline: 4, conns: 1 },
+  { name: "ping-pong", size: 64, pipeline: 1, conns: 1 },
+];
+
+interface ServerSpec {
+  name: string;
+  command: string;
+  args: string[];
+  /** The raw echo of the same runtime, for the ratio column. */
+  baseline?: string;
+}
+
+interface LoadgenResult {
+  mode: string;
+  conns: number;
+  size: number;
+  pipeline: number;
+  seconds: number;
+  msgs: number;
+  msgs_per_s: number;
+  mb_per_s: number;
+  p50_us: number;
+  p99_us: number;
+  errors: number;
+  mismatch: number;
+  cpu_s?: number;
+}
+
+interface Measurement {
+  rep: number;
+  run: string;
+  server: string;
+  loadgen: string;
+  /** The loadgen's result; absent if it printed none. */
+  result?: LoadgenResult;
+  /** Server CPU (utime + stime of its process tree) in clock ticks. */
+  server_cpu_ticks?: number;
+  server_cpu_ns_per_frame?: number;
+  error?: string;
+}
+
+// ---------------------------------------------------------------- options
+
+function fail(message: string): never {
+  console.error(`${message}\n\n${USAGE}`);
+  Deno.exit(2);
+}
+
+function parseOptions() {
+  try {
+    return parseArgs({
+      args: Deno.args,
+      options: {
+        reps: { type: "string", default: "3" },
+        duration: { type: "string", default: "3000" },
+        warmup: { type: "string", default: "500" },
+        only: { type: "string" },
+        json: { type: "string" },
+        "no-go": { type: "boolean", default: false },
+        loadgen: { type: "string", default: "auto" },
+        "start-timeout": { type: "string", default: "15000" },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    }).values;
+  } catch (error) {
+    return fail(error instanceof Error ? error.message : String(error));
+  }
+}
+const values = parseOptions();
+if (values.help) {
+  console.log(USAGE);
+  Deno.exit(0);
+}
+function intOption(name: string, raw: string, min: number): number {
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min) {
+    fail(`--${name} must be an integer of at least ${min}: got ${raw}`);
+  }
+  return value;
+}
+const reps = intOption("reps", values.reps, 1);
+const duration = intOption("duration", values.duration, 100);
+const warmup = intOption("warmup", values.warmup, 0);
+const startTimeout = intOption(
+  "start-timeout",
+  values["start-timeout"],
+  100,
+);
+const loadgenChoice = values.loadgen;
+if (!["auto", "go", "bun"].includes(loadgenChoice)) {
+  fail(`--loadgen must be auto, go or bun: got ${loadgenChoice}`);
+}
+if (loadgenChoice === "go" && values["no-go"]) {
+  fail("--loadgen go and --no-go contradict each other");
+}
+const onlyTokens =
+  values.only?.split(",").map((t) => t.trim()).filter((t) => t) ?? [];
+const SERVER_NAMES = [
+  "tether-deno",
+  "raw-deno",
+  "tether-bun",
+  "raw-bun",
+  "go-plain",
+  "go-bufio",
+];
+function matches(name: string): boolean {
+  return onlyTokens.some((token) => name.includes(token));
+}
+if (
+  onlyTokens.length > 0 &&
+  ![...RUNS.map((run) => run.name), ...SERVER_NAMES].some(matches)
+) {
+  fail(`--only ${values.only} matches no run and no server`);
+}
+
+function log(message: string): void {
+  // Once shutting down, the failures of the measurement in progress are noise.
+  if (!shuttingDown) console.error(`[bench] ${message}`);
+}
+
+// ------------------------------------------------------ child processes
+
+/** Every child this runner started and that may still run. */
+const children = new Map<number, Deno.ChildProcess>();
+/** Set once cleanup starts: nothing new is spawned after it. */
+let shuttingDown = false;
+
+function spawn(
+  command: string,
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string> } = {},
+): Deno.ChildProcess {
+  if (shuttingDown) throw new Error("shutting down");
+  const child = new Deno.Command(command, {
+    args,
+    cwd: options.cwd ?? ROOT,
+    ...(options.env ? { env: options.env } : {}),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  children.set(child.pid, child);
+  child.status.finally(() => children.delete(child.pid));
+  return child;
+}
+
+function alive(child: Deno.ChildProcess): boolean {
+  return children.has(child.pid);
+}
+
+/** Parent pid of every process, from /proc; empty where there is no /proc. */
+function processTable(): Map<number, number> {
+  const parents = new Map<number, number>();
+  try {
+    for (const entry of Deno.readDirSync("/proc")) {
+      if (!/^\d+$/.test(entry.name)) continue;
+      const fields = readStat(Number(entry.name));
+      if (fields) parents.set(Number(entry.name), Number(fields[1]));
+    }
+  } catch {
+    // No /proc.
+  }
+  return parents;
+}
+
+/** `pid` and all its descendants. */
+function processTree(pid: number): number[] {
+  const parents = processTable();
+  const tree = [pid];
+  for (let i = 0; i < tree.length; i++) {
+    for (const [child, parent] of parents) {
+      if (parent === tree[i]) tree.push(child);
+    }
+  }
+  return tree;
+}
+
+/** The fields of /proc/<pid>/stat after the command name (field 3 on). */
+function readStat(pid: number): string[] | undefined {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * CPU time of a process tree in clock ticks: utime + stime (fields 14, 15) of
+ * every live process, plus cutime + cstime (16, 17) for children it reaped.
+ * Undefined where /proc is missing.
+ */
+function treeTicks(pid: number): number | undefined {
+  if (!readStat(pid)) return undefined;
+  let ticks = 0;
+  for (const member of processTree(pid)) {
+    const fields = readStat(member);
+    if (!fields) continue;
+    for (const index of [11, 12, 13, 14]) ticks += Number(fields[index]);
+  }
+  return ticks;
+}
+
+function signalTree(pid: number, signal: Deno.Signal): void {
+  // Descendants first, each by its own pid; all were started by this runner.
+  for (const member of processTree(pid).reverse()) {
+    try {
+      Deno.kill(member, signal);
+    } catch {
+      // Already gone.
+    }
+  }
+}
+
+async function stop(child: Deno.ChildProcess): Promise<void> {
+  if (!alive(child)) return;
+  signalTree(child.pid, "SIGTERM");
+  const exited = await within(child.status, 2000);
+  if (!exited) {
+    signalTree(child.pid, "SIGKILL");
+    await within(child.status, 2000);
+  }
+}
+
+let cleaning: Promise<void> | undefined;
+function cleanup(): Promise<void> {
+  shuttingDown = true;
+  return cleaning ??= (async () => {
+    for (let round = 0; round < 3 && children.size > 0; round++) {
+      await Promise.all([...children.values()].map(stop));
+    }
+    if (tempDir) {
+      await Deno.remove(tempDir, { recursive: true }).catch(() => {});
+    }
+  })();
+}
+
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+  Deno.addSignalListener(signal, () => {
+    if (!shuttingDown) console.error(`[bench] ${signal}: stopping the servers`);
+    cleanup().finally(() => Deno.exit(130));
+  });
+}
+// A last resort if the runner exits without cleanup(): no child may outlive it.
+globalThis.addEventListener("unload", () => {
+  for (const pid of children.keys()) {
+    try {
+      Deno.kill(pid, "SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  }
+});
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** `promise`'s value, or undefined after `ms`; the timer never lingers. */
+async function within<T>(
+  promise: Promise<T>,
+  ms: number,
+): Promise<T | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<undefined>((resolve) => {
+        timer = setTimeout(() => resolve(undefined), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Keeps the last `limit` characters of a stream and drains the rest. */
+class Tail {
+  text = "";
+  constructor(readonly limit = 4000) {}
+  push(chunk: string): void {
+    this.text = (this.text + chunk).slice(-this.limit);
+  }
+}
+
+function drain(
+  stream: ReadableStream<Uint8Array>,
+  tail: Tail,
+): Promise<void> {
+  return stream.pipeThrough(new TextDecoderStream()).pipeTo(
+    new WritableStream({ write: (chunk) => tail.push(chunk) }),
+  ).catch(() => {});
+}
+
+// ---------------------------------------------------------------- servers
+
+interface RunningServer {
+  spec: ServerSpec;
+  child: Deno.ChildProcess;
+  addr: string;
+  stderr: Tail;
+}
+
+async function startServer(spec: ServerSpec): Promise<RunningServer> {
+  const child = spawn(spec.command, spec.args);
+  const stderr = new Tail();
+  drain(child.stderr, stderr);
+  const reader = child.stdout.pipeThrough(new TextDecoderStream())
+    .getReader();
+  let buffered = "";
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), startTimeout);
+  });
+  try {
+    while (!buffered.includes("\n")) {
+      const next = await Promise.race([reader.read(), timeout]);
+      if (next === "timeout") {
+        throw new Error(`no address within ${startTimeout} ms`);
+      }
+      if (next.done) throw new Error("exited before printing its address");
+      buffered += next.value;
+    }
+  } catch (error) {
+    await stop(child);
+    throw new Error(
+      `${spec.name}: ${(error as Error).message}\n${stderr.text}`.trimEnd(),
+    );
+  } finally {
+    clearTimeout(timer);
+  }
+  // Keep draining stdout so the server never blocks on a full pipe.
+  (async () => {
+    try {
+      while (!(await reader.read()).done) { /* discard */ }
+    } catch {
+      // The server is gone.
+    }
+  })();
+  const line = buffered.slice(0, buffered.indexOf("\n")).trim();
+  const match = /^listening on (.+:\d+)$/.exec(line);
+  if (!match) {
+    await stop(child);
+    throw new Error(`${spec.name}: unexpected first line: ${line}`);
+  }
+  return { spec, child, addr: match[1]!, stderr };
+}
+
+// ------------------------------------------------------------------- Go
+
+let tempDir: string | undefined;
+
+async function commandWorks(command: string, args: string[]) {
+  try {
+    const output = await new Deno.Command(command, {
+      args,
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    return output.success;
+  } catch {
+    return false; // Not on PATH.
+  }
+}
+
+/** Builds bench/go's programs; undefined when Go is missing or fails. */
+async function buildGo(): Promise<
+  { echo: string; loadgen: string } | undefined
+> {
+  if (values["no-go"]) return undefined;
+  if (!await commandWorks("go", ["version"])) {
+    log("go is not on PATH: no Go anchors");
+    return undefined;
+  }
+  tempDir ??= await Deno.makeTempDir({ prefix: "tether-bench-" });
+  const env: Record<string, string> = {
+    // The programs use the standard library only: never touch the network.
+    GOPROXY: "off",
+    GOFLAGS: "-mod=mod",
+    GOTOOLCHAIN: "local",
+  };
+  if (!Deno.env.get("HOME") && !Deno.env.get("GOCACHE")) {
+    env.GOCACHE = `${tempDir}/gocache`;
+  }
+  const built = { echo: `${tempDir}/echo`, loadgen: `${tempDir}/loadgen` };
+  for (const [name, output] of Object.entries(built)) {
+    const child = spawn("go", ["build", "-o", output, `${name}.go`], {
+      cwd: `${BENCH}go`,
+      env,
+    });
+    const outputText = new Tail();
+    drain(child.stdout, outputText);
+    drain(child.stderr, outputText);
+    const status = await within(child.status, 180_000);
+    if (!status?.success) {
+      await stop(child);
+      log(`go build ${name}.go failed: no Go anchors\n${outputText.text}`);
+      return undefined;
+    }
+  }
+  log("built the Go anchors and loadgen");
+  return built;
+}
+
+// --------------------------------------------------------------- loadgen
+
+interface Loadgen {
+  kind: "go" | "bun";
+  command: string;
+  prefix: string[];
+}
+
+function findBun(): string | undefined {
+  const local = `${ROOT}node_modules/.bin/bun`;
+  try {
+    Deno.statSync(local);
+    return local;
+  } catch {
+    return undefined;
+  }
+}
+
+async function runLoadgen(
+  loadgen: Loadgen,
+  addr: string,
+  run: Run,
+  ms: number,
+): Promise<{ result?: LoadgenResult; error?: string }> {
+  const child = spawn(loadgen.command, [
+    ...loadgen.prefix,
+    "--addr",
+    addr,
+    "--mode",
+    "lp",
+    "--size",
+    String(run.size),
+    "--pipeline",
+    String(run.pipeline),
+    "--conns",
+    String(run.conns),
+    "--duration",
+    String(ms),
+  ]);
+  const stdout = new Tail(100_000);
+  const stderr = new Tail();
+  const drained = Promise.all([
+    drain(child.stdout, stdout),
+    drain(child.stderr, stderr),
+  ]);
+  // The loadgen bounds itself (5 s to connect, 5 s to drain); this is the
+  // backstop for a loadgen that hangs anyway.
+  const limit = ms + 20_000;
+  const status = await within(child.status, limit);
+  if (!status) {
+    await stop(child);
+    return { error: `loadgen killed after ${limit} ms` };
+  }
+  await within(drained, 2000);
+  const line = stdout.text.trim().split("\n").pop() ?? "";
+  let result: LoadgenResult | undefined;
+  try {
+    result = JSON.parse(line) as LoadgenResult;
+  } catch {
+    return {
+      error: `loadgen exited ${status.code} without a result: ${
+        (stderr.text || stdout.text).trim().slice(-500)
+      }`,
+    };
+  }
+  if (!status.success) {
+    return {
+      result,
+      error: `loadgen exited ${status.code}: errors ${result.errors}, ` +
+        `mismatch ${result.mismatch}`,
+    };
+  }
+  return { result };
+}
+
+// -------------------------------------------------------------- measuring
+
+async function clockTicksPerSecond(): Promise<number> {
+  try {
+    const output = await new Deno.Command("getconf", {
+      args: ["CLK_TCK"],
+      stdin: "null",
+      stderr: "null",
+    }).output();
+    const value = Number(new TextDecoder().decode(output.stdout).trim());
+    if (output.success && Number.isInteger(value) && value > 0) return value;
+  } catch {
+    // No getconf.
+  }
+  return 100; // USER_HZ on every Linux this runs on.
+}
+
+function median(values: number[]): number | undefined {
+  if (values.length === 0) return undefined;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1
+    ? sorted[mid]
+    : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+function formatNumber(value: number | undefined, digits = 0): string {
+  if (value === undefined || !Number.isFinite(value)) return "—";
+  return value.toLocaleString("en-US", {
+    minimumFractionDigits: digits,
+    maximumFractionDigits: digits,
+  });
+}
+
+async function main(): Promise<void> {
+  const go = await buildGo();
+  const bun = findBun();
+
+  let loadgen: Loadgen;
+  if (loadgenChoice === "go" || (loadgenChoice === "auto" && go)) {
+    if (!go) {
+      throw new Error("--loadgen go needs go on PATH and a working build");
+    }
+    loadgen = { kind: "go", command: go.loadgen, prefix: [] };
+  } else {
+    if (!bun) {
+      throw new Error(
+        "the Bun loadgen needs node_modules/.bin/bun: run npm ci first",
+      );
+    }
+    loadgen = {
+      kind: "bun",
+      command: bun,
+      prefix: ["run", `${BENCH}loadgen.ts`],
+    };
+  }
+
+  const deno = Deno.execPath();
+  const allServers: ServerSpec[] = [
+    {
+      name: "tether-deno",
+      command: deno,
+      args: [
+        "run",
+        "--allow-net",
+        "examples/echo_server.ts",
+        "--port",
+        "0",
+        "--framing",
+        "length",
+      ],
+      baseline: "raw-deno",
+    },
+    {
+      name: "raw-deno",
+      command: deno,
+      args: [
+        "run",
+        "--allow-net",
+        "bench/servers/raw_echo_deno.ts",
+        "--port",
+        "0",
+      ],
+      baseline: "raw-deno",
+    },
+  ];
+  if (bun) {
+    allServers.push(
+      {
+        name: "tether-bun",
+        command: bun,
+        args: [
+          "run",
+          "examples/echo_server.ts",
+          "--port",
+          "0",
+          "--framing",
+          "length",
+        ],
+        baseline: "raw-bun",
+      },
+      {
+        name: "raw-bun",
+        command: bun,
+        args: ["run", "bench/servers/raw_echo_bun.ts", "--port", "0"],
+        baseline: "raw-bun",
+      },
+    );
+  } else {
+    log("no node_modules/.bin/bun: no Bun servers (run npm ci)");
+  }
+  if (go) {
+    allServers.push(
+      { name: "go-plain", command: go.echo, args: ["-port", "0"] },
+      { name: "go-bufio", command: go.echo, args: ["-port", "0", "-bufio"] },
+    );
+  }
+
+  const filterRuns = RUNS.some((run) => matches(run.name));
+  const filterServers = allServers.some((server) => matches(server.name));
+  const runs = filterRuns ? RUNS.filter((run) => matches(run.name)) : RUNS;
+  const specs = filterServers
+    ? allServers.filter((server) => matches(server.name))
+    : allServers;
+
+  const ticksPerSecond = await clockTicksPerSecond();
+  log(
+    `loadgen: ${loadgen.kind} | servers: ${
+      specs.map((s) => s.name).join(", ")
+    }` +
+      ` | runs: ${
+        runs.map((r) => r.name).join(", ")
+      } | ${reps} reps of ${duration} ms`,
+  );
+
+  const running = new Map<string, RunningServer>();
+  const ensure = async (spec: ServerSpec): Promise<RunningServer> => {
+    const current = running.get(spec.name);
+    if (current && alive(current.child)) return current;
+    if (current) {
+      log(`${spec.name} had exited; restarting it\n${current.stderr.text}`);
+    }
+    const started = await startServer(spec);
+    running.set(spec.name, started);
+    return started;
+  };
+  for (const spec of specs) {
+    const server = await ensure(spec);
+    log(`${spec.name} listening on ${server.addr} (pid ${server.child.pid})`);
+  }
+
+  if (warmup > 0) {
+    log(`warming up: ${warmup} ms per run and server`);
+    for (const spec of specs) {
+      for (const run of runs) {
+        const server = await ensure(spec);
+        const { error } = await runLoadgen(loadgen, server.addr, run, warmup);
+        if (error) log(`warm-up ${run.name} on ${spec.name}: ${error}`);
+      }
+    }
+  }
+
+  const measurements: Measurement[] = [];
+  const total = reps * runs.length * specs.length;
+  for (let rep = 0; rep < reps; rep++) {
+    for (const run of runs) {
+      // Rotate the order each repetition so no server always goes first.
+      const shift = (rep + runs.indexOf(run)) % specs.length;
+      const order = [...specs.slice(shift), ...specs.slice(0, shift)];
+      for (const spec of order) {
+        const measurement: Measurement = {
+          rep: rep + 1,
+          run: run.name,
+          server: spec.name,
+          loadgen: loadgen.kind,
+        };
+        try {
+          const server = await ensure(spec);
+          const before = treeTicks(server.child.pid);
+          const { result, error } = await runLoadgen(
+            loadgen,
+            server.addr,
+            run,
+            duration,
+          );
+          const after = treeTicks(server.child.pid);
+          if (result) measurement.result = result;
+          if (error) measurement.error = error;
+          if (before !== undefined && after !== undefined && result) {
+            measurement.server_cpu_ticks = after - before;
+            if (result.msgs > 0) {
+              measurement.server_cpu_ns_per_frame = (after - before) *
+                (1e9 / ticksPerSecond) / result.msgs;
+            }
+          }
+        } catch (error) {
+          measurement.error = (error as Error).message;
+        }
+        measurements.push(measurement);
+        const r = measurement.result;
+        log(
+          `[${measurements.length}/${total}] rep ${
+            rep + 1
+          } ${run.name} ${spec.name}: ` +
+            (r
+              ? `${formatNumber(r.msgs_per_s)} frames/s, p50 ${r.p50_us} µs, ` +
+                `${formatNumber(measurement.server_cpu_ns_per_frame)} ns/frame`
+              : "no result") +
+            (measurement.error ? ` (${measurement.error})` : ""),
+        );
+        await sleep(100);
+      }
+    }
+  }
+
+  // ------------------------------------------------------------ the table
+  interface Row {
+    run: string;
+    server: string;
+    framesPerS?: number | undefined;
+    mbPerS?: number | undefined;
+    p50?: number | undefined;
+    p99?: number | undefined;
+    nsPerFrame?: number | undefined;
+    serverCpu?: number | undefined;
+    loadgenCpu?: number | undefined;
+    problems: number;
+    measured: number;
+  }
+  const rows: Row[] = [];
+  for (const run of runs) {
+    for (const spec of specs) {
+      const mine = measurements.filter((m) =>
+        m.run === run.name && m.server === spec.name
+      );
+      const ok = mine.filter((m) => m.result && !m.error);
+      const results = ok.map((m) => m.result!);
+      const pick = (f: (r: LoadgenResult) => number | undefined) =>
+        median(
+          results.map(f).filter((v): v is number => v !== undefined),
+        );
+      rows.push({
+        run: run.name,
+        server: spec.name,
+        framesPerS: pick((r) => r.msgs_per_s),
+        mbPerS: pick((r) => r.mb_per_s),
+        p50: pick((r) => r.p50_us),
+        p99: pick((r) => r.p99_us),
+        nsPerFrame: median(
+          ok.map((m) => m.server_cpu_ns_per_frame).filter((v): v is number =>
+            v !== undefined
+          ),
+        ),
+        serverCpu: median(
+          ok.filter((m) => m.server_cpu_ticks !== undefined).map((m) =>
+            m.server_cpu_ticks! / ticksPerSecond / m.result!.seconds * 100
+          ),
+        ),
+        loadgenCpu: pick((r) =>
+          r.cpu_s === undefined ? undefined : r.cpu_s / r.seconds * 100
+        ),
+        problems: mine.length - ok.length,
+        measured: mine.length,
+      });
+    }
+  }
+  const find = (run: string, server: string | undefined) =>
+    rows.find((row) => row.run === run && row.server === server);
+
+  const lines = [
+    `loadgen: ${
+      loadgen.kind === "go"
+        ? "Go (bench/go/loadgen.go)"
+        : "Bun (bench/loadgen.ts)"
+    }; ` +
+    `medians of ${reps} interleaved repetitions of ${duration} ms; ` +
+    `server CPU from /proc in ticks of ${1000 / ticksPerSecond} ms.`,
+    "",
+    "| run | server | frames/s | MB/s | p50 µs | p99 µs | server CPU ns/frame | vs raw (same runtime) | server CPU % | loadgen CPU % |",
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+  ];
+  for (const row of rows) {
+    const spec = specs.find((s) => s.name === row.server)!;
+    const base = find(row.run, spec.baseline);
+    let ratio = "—";
+    if (base && row.run === "ping-pong") {
+      if (row.p50 !== undefined && base.p50) {
+        ratio = `p50 ×${formatNumber(row.p50 / base.p50, 2)}`;
+      }
+    } else if (base && row.framesPerS !== undefined && base.framesPerS) {
+      ratio = `×${formatNumber(row.framesPerS / base.framesPerS, 2)}`;
+    }
+    const problems = row.problems > 0
+      ? ` (${row.problems}/${row.measured} failed)`
+      : "";
+    lines.push(
+      `| ${row.run} | ${row.server}${problems} | ${
+        formatNumber(row.framesPerS)
+      } | ${formatNumber(row.mbPerS, 1)} | ${formatNumber(row.p50)} | ${
+        formatNumber(row.p99)
+      } | ${formatNumber(row.nsPerFrame)} | ${ratio} | ${
+        formatNumber(row.serverCpu)
+      } | ${formatNumber(row.loadgenCpu)} |`,
+    );
+  }
+  lines.push(
+    "",
+    "vs raw: frames/s over the raw echo of the same runtime (higher is better); " +
+      "for ping-pong, p50 over the raw echo's p50 (lower is better).",
+  );
+  console.log(lines.join("\n"));
+
+  if (values.json) {
+    const dump = JSON.stringify(
+      {
+        loadgen: loadgen.kind,
+        reps,
+        duration_ms: duration,
+        clock_ticks_per_s: ticksPerSecond,
+        measurements,
+      },
+      null,
+      2,
+    );
+    if (values.json === "-") console.log(dump);
+    else {
+      await Deno.writeTextFile(values.json, dump + "\n");
+      log(`wrote ${measurements.length} measurements to ${values.json}`);
+    }
+  }
+
+  const failed = measurements.filter((m) => m.error).length;
+  if (failed > 0) {
+    log(`${failed} of ${measurements.length} measurements failed`);
+    Deno.exitCode = 1;
+  }
+}
+
+try {
+  await main();
+} catch (error) {
+  if (!shuttingDown) {
+    console.error(error instanceof Error ? error.message : error);
+  }
+  Deno.exitCode = 1;
+} finally {
+  await cleanup();
+}
