@@ -11,16 +11,27 @@
  */
 import { readFileSync } from "node:fs";
 import process from "node:process";
-import { listen } from "../mod.ts";
+import {
+  DEFAULT_FRAME_TIMEOUT,
+  DEFAULT_IDLE_TIMEOUT,
+  DEFAULT_MAX_CONNECTIONS,
+  listen,
+} from "../mod.ts";
 import { exampleArgs } from "./_args.ts";
 
 const USAGE =
   `usage: echo_server.ts [--host 127.0.0.1] [--port 7000] [--framing length|line]
-                      [--tls-cert cert.pem --tls-key key.pem]`;
-const { host, port, framing, files } = exampleArgs(USAGE, {
+                      [--tls-cert cert.pem --tls-key key.pem]
+                      [--frame-timeout ms] [--idle-timeout ms] [--max-connections n]`;
+const { host, port, framing, files, extra } = exampleArgs(USAGE, {
   port: 7000,
   allowZeroPort: true,
   files: ["tls-cert", "tls-key"],
+  numbers: {
+    "frame-timeout": DEFAULT_FRAME_TIMEOUT,
+    "idle-timeout": DEFAULT_IDLE_TIMEOUT,
+    "max-connections": DEFAULT_MAX_CONNECTIONS,
+  },
 });
 const cert = files["tls-cert"];
 const key = files["tls-key"];
@@ -33,6 +44,9 @@ const server = await listen({
   hostname: host,
   port,
   framing,
+  frameTimeout: extra["frame-timeout"]!,
+  idleTimeout: extra["idle-timeout"]!,
+  maxConnections: extra["max-connections"]!,
   ...(cert && key
     ? {
       tls: {

@@ -1,0 +1,104 @@
+// Hostile peers against examples/echo_server.ts on both runtimes: the
+// offending connection is closed, everyone else is served, memory stays flat.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { connect } from "../mod.ts";
+import {
+  type ExampleRuntime,
+  HOST,
+  runtime,
+  startExample,
+  take,
+} from "./_utils.ts";
+
+const text = new TextDecoder();
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The resident memory of a process in MiB. */
+function rssMiB(pid: number): number {
+  const kib = execFileSync("ps", ["-o", "rss=", "-p", String(pid)], {
+    encoding: "utf8",
+  });
+  return Number(kib.trim()) / 1024;
+}
+
+/** Resolves true once the raw connection is closed by the server. */
+async function closedByServer(
+  readable: ReadableStream<Uint8Array>,
+): Promise<boolean> {
+  const reader = readable.getReader();
+  try {
+    while (!(await reader.read()).done) { /* nothing is expected */ }
+  } catch {
+    // A reset is a close too.
+  }
+  return true;
+}
+
+for (const name of ["deno", "bun"] as ExampleRuntime[]) {
+  test(`examples/echo_server.ts on ${name} survives a 4 GiB length, a slowloris and a connection flood`, async () => {
+    await using server = await startExample(name, "echo_server.ts", [
+      "--port",
+      "0",
+      "--frame-timeout",
+      "300",
+      "--max-connections",
+      "60",
+    ]);
+    const pid = server.child.pid!;
+    await using good = await connect({ port: server.port });
+    const served = async (label: string) => {
+      await good.send(label);
+      assert.equal(text.decode((await take(good, 1))[0]), label);
+    };
+    await served("warm up");
+    const rssBefore = rssMiB(pid);
+
+    // A declared length of 4 GiB - 1: refused before anything is allocated.
+    const huge = await runtime.connect({ hostname: HOST, port: server.port });
+    await huge.write(new Uint8Array([0xff, 0xff, 0xff, 0xff, 1, 2, 3]));
+    assert.ok(await closedByServer(huge.readable));
+    huge.close();
+    await served("after the huge length");
+
+    // A slowloris: a header, then a byte every 50 ms.
+    const slow = await runtime.connect({ hostname: HOST, port: server.port });
+    await slow.write(new Uint8Array([0, 0, 0, 200]));
+    let trickling = true;
+    const trickle = (async () => {
+      for (let i = 0; i < 200 && trickling; i++) {
+        await sleep(50);
+        await slow.write(new Uint8Array([i])).catch(() => trickling = false);
+      }
+    })();
+    await served("during the slowloris");
+    assert.ok(await closedByServer(slow.readable));
+    trickling = false;
+    await trickle;
+    slow.close();
+
+    // A flood of connections beyond --max-connections.
+    const flood = await Promise.all(
+      Array.from(
+        { length: 200 },
+        () => runtime.connect({ hostname: HOST, port: server.port }),
+      ),
+    );
+    await served("during the flood");
+    const closed = await Promise.race([
+      Promise.all(flood.slice(-50).map((c) => closedByServer(c.readable))),
+      sleep(5000).then(() => false as const),
+    ]);
+    assert.ok(closed, "connections beyond the limit are closed at once");
+    for (const conn of flood) conn.close();
+    await sleep(100);
+    await served("after the flood");
+
+    const rssAfter = rssMiB(pid);
+    assert.ok(
+      rssAfter - rssBefore < 64,
+      `memory stays flat: ${rssBefore.toFixed(1)} → ${rssAfter.toFixed(1)} MiB`,
+    );
+  });
+}
