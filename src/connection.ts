@@ -191,9 +191,11 @@ export interface HeartbeatFrames {
  * A framed TCP connection: whole frames in, whole frames out, however the
  * bytes were split on the wire.
  *
- * Incoming frames are a `ReadableStream` (also iterable with `for await`);
- * outgoing frames go through {@linkcode Connection.send} or the `writable`
- * stream. Frames sent in the same burst are coalesced into few socket writes.
+ * Incoming frames are read with `for await` (the fastest way) or as the
+ * `readable` stream; outgoing frames go through {@linkcode Connection.send}
+ * or the `writable` stream. Frames sent in the same burst are coalesced into
+ * few socket writes, and the socket is read only as fast as the application
+ * takes frames, so TCP slows down a peer that sends faster.
  *
  * Incoming frames are zero-copy views of the socket's read buffers where
  * possible: a frame that is kept for long keeps its read buffer (up to 64 KiB)
