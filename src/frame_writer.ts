@@ -61,7 +61,8 @@ export class FrameWriter {
   #maxQueued: number;
   #write: (chunk: Uint8Array) => Promise<void>;
   #reader: ReadProgress;
-  #buffer: Uint8Array<ArrayBuffer> = new Uint8Array(INITIAL_BUFFER_SIZE);
+  // Allocated on first use: an idle connection holds no batch buffer.
+  #buffer: Uint8Array<ArrayBuffer> = new Uint8Array(0);
   #spare: Uint8Array<ArrayBuffer> | undefined;
   #start = 0;
   #length = 0;
@@ -174,7 +175,7 @@ export class FrameWriter {
     const needed = this.#length + bytes;
     if (needed <= this.#buffer.byteLength) return;
     const pending = this.#length - this.#start;
-    let size = this.#buffer.byteLength * 2;
+    let size = Math.max(this.#buffer.byteLength * 2, INITIAL_BUFFER_SIZE);
     while (size < pending + bytes) size *= 2;
     // Earlier segments of this batch may still point into the old buffer:
     // only the part not yet cut moves.
@@ -246,7 +247,7 @@ export class FrameWriter {
         this.#segments = [];
         this.#batch = undefined;
         this.#batchBytes = 0;
-        this.#buffer = this.#spare ?? new Uint8Array(INITIAL_BUFFER_SIZE);
+        this.#buffer = this.#spare ?? new Uint8Array(0);
         this.#spare = undefined;
         this.#start = this.#length = 0;
         for (const segment of segments) await this.#write(segment);

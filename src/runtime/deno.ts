@@ -76,7 +76,10 @@ function denoNet(): DenoNet {
 
 // Reads go into one reused buffer and are copied out at their real size:
 // a fresh 64 KiB buffer per read would cost far more for small messages.
-const READ_BUFFER_SIZE = 64 * 1024;
+// The buffer starts small, since every connection waiting for data holds
+// one, and doubles while reads fill it.
+const MIN_READ_BUFFER_SIZE = 4 * 1024;
+const MAX_READ_BUFFER_SIZE = 64 * 1024;
 
 function addr(a: NetAddr): NetAddr {
   return { hostname: a.hostname, port: a.port };
@@ -114,7 +117,7 @@ class DenoConn implements Conn {
     const view = request?.view;
     const target = view
       ? new Uint8Array(view.buffer, view.byteOffset, view.byteLength)
-      : (this.#buffer ??= new Uint8Array(READ_BUFFER_SIZE));
+      : (this.#buffer ??= new Uint8Array(MIN_READ_BUFFER_SIZE));
     try {
       let n: number | null = 0;
       // A read of 0 bytes is not end-of-stream.
@@ -126,6 +129,9 @@ class DenoConn implements Conn {
         request.respond(n);
       } else {
         controller.enqueue(target.slice(0, n));
+        if (n === target.byteLength && n < MAX_READ_BUFFER_SIZE) {
+          this.#buffer = new Uint8Array(n * 2);
+        }
       }
     } catch (error) {
       if (this.#readDone) return;
