@@ -1,4 +1,4 @@
-import type { Conn } from "./types.ts";
+import type { Conn, Listener } from "./types.ts";
 
 /**
  * Builds the `writable` of a {@linkcode Conn} from its `write`, `closeWrite`
@@ -10,4 +10,15 @@ export function writableFor(conn: Conn): WritableStream<Uint8Array> {
     close: () => conn.closeWrite(),
     abort: () => conn.close(),
   });
+}
+
+/** Iterates the connections of a listener until it is closed. */
+export async function* acceptAll(listener: Listener): AsyncGenerator<Conn> {
+  for (
+    let conn = await listener.accept();
+    conn;
+    conn = await listener.accept()
+  ) {
+    yield conn;
+  }
 }

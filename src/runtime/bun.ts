@@ -16,7 +16,7 @@
  */
 import { NetError } from "../errors.ts";
 import { closedError, toNetError } from "./_net_error.ts";
-import { writableFor } from "./_streams.ts";
+import { acceptAll, writableFor } from "./_streams.ts";
 import type {
   Conn,
   Listener,
@@ -281,10 +281,8 @@ class BunListener implements Listener {
     return new Promise((resolve) => this.#waiting.push(resolve));
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<Conn> {
-    for (let conn = await this.accept(); conn; conn = await this.accept()) {
-      yield conn;
-    }
+  [Symbol.asyncIterator](): AsyncIterator<Conn> {
+    return acceptAll(this);
   }
 
   close(): void {

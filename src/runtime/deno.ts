@@ -14,7 +14,7 @@
  * @module
  */
 import { closedError, toNetError } from "./_net_error.ts";
-import { writableFor } from "./_streams.ts";
+import { acceptAll, writableFor } from "./_streams.ts";
 import type {
   Conn,
   Listener,
@@ -215,10 +215,8 @@ class DenoListener implements Listener {
     }
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<Conn> {
-    for (let conn = await this.accept(); conn; conn = await this.accept()) {
-      yield conn;
-    }
+  [Symbol.asyncIterator](): AsyncIterator<Conn> {
+    return acceptAll(this);
   }
 
   close(): void {

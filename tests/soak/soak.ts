@@ -41,6 +41,7 @@ import {
   StatusEvent,
   TetherError,
 } from "../../mod.ts";
+import { prng } from "../framing/_chunking.ts";
 
 // ---------------------------------------------------------------- settings
 
@@ -164,18 +165,6 @@ function openFds(): Map<string, string> | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** mulberry32: a small seeded PRNG, numbers in [0, 1). */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 // ------------------------------------------------------------------ server
