@@ -88,7 +88,7 @@ export class FrameReader {
       ? {
         enqueue: (frame) => {
           this.#decoded++;
-          control(frame) || this.#push(frame);
+          if (!control(frame)) this.#push(frame);
         },
       }
       : {
@@ -139,10 +139,7 @@ export class FrameReader {
     if (this.#head < queue.length) {
       const value = queue[this.#head++]!;
       this.#delivered++;
-      if (this.#head === queue.length) {
-        queue.length = 0;
-        this.#head = 0;
-      }
+      if (this.#head === queue.length) this.#clearQueue();
       if (this.#readAhead > 0) this.#fill();
       return Promise.resolve({ value, done: false });
     }
@@ -192,8 +189,7 @@ export class FrameReader {
   async discard(timeout: number): Promise<void> {
     const peerDone = this.#end !== undefined && this.#end.error === undefined &&
       this.#peerFinished;
-    this.#queue.length = 0;
-    this.#head = 0;
+    this.#clearQueue();
     this.#finish(undefined);
     if (peerDone) return;
     let timer: unknown;
@@ -214,8 +210,7 @@ export class FrameReader {
 
   /** Stops reading at once; what is queued is dropped. */
   cancel(): Promise<void> {
-    this.#queue.length = 0;
-    this.#head = 0;
+    this.#clearQueue();
     this.#finish(undefined);
     return this.#reader.cancel().catch(() => {});
   }
@@ -225,23 +220,26 @@ export class FrameReader {
    * handed out; with one, they are dropped and the next read rejects.
    */
   end(error?: unknown): void {
-    if (error !== undefined) {
-      this.#queue.length = 0;
-      this.#head = 0;
-    }
+    if (error !== undefined) this.#clearQueue();
     this.#finish(error);
     this.#reader.cancel().catch(() => {});
   }
 
-  #push(frame: Uint8Array): boolean {
+  #push(frame: Uint8Array): void {
     // Aborted while decoding (a reply overflowed the write buffer): drop.
-    if (this.#end && this.#end.error !== undefined) return true;
+    if (this.#end && this.#end.error !== undefined) return;
     const waiter = this.#waiters.shift();
     if (waiter) {
       this.#delivered++;
       waiter.resolve({ value: frame, done: false });
-    } else this.#queue.push(frame);
-    return true;
+    } else {
+      this.#queue.push(frame);
+    }
+  }
+
+  #clearQueue(): void {
+    this.#queue.length = 0;
+    this.#head = 0;
   }
 
   #finish(error: unknown): void {
@@ -274,13 +272,17 @@ export class FrameReader {
       } else if (decoded > 0 || this.#frameStart === undefined) {
         // An unfinished frame began in this chunk: its clock starts now.
         this.#frameStart = now;
-        this.#frameTimer ??= systemClock.setTimeout(
-          () => this.#checkFrame(),
-          frameTimeout,
-          false,
-        );
+        if (this.#frameTimer === undefined) this.#armFrameTimer(frameTimeout);
       }
     }
+  }
+
+  #armFrameTimer(ms: number): void {
+    this.#frameTimer = systemClock.setTimeout(
+      () => this.#checkFrame(),
+      ms,
+      false,
+    );
   }
 
   #checkFrame(): void {
@@ -288,29 +290,22 @@ export class FrameReader {
     const start = this.#frameStart;
     if (start === undefined || this.#end) return;
     const timeout = this.#limits.frameTimeout;
-    // Only time spent waiting on the peer counts.
-    const elapsed = systemClock.now() - Math.max(start, this.#waitingSince);
     if (!this.#reading) {
       // The application is not reading: the rest of the frame may wait in
-      // the kernel through no fault of the peer. Its clock starts over.
-      this.#frameStart = systemClock.now();
-      this.#frameTimer = systemClock.setTimeout(
-        () => this.#checkFrame(),
-        timeout,
-        false,
-      );
-    } else if (elapsed >= timeout) {
-      const error = new FrameTimeoutError(timeout, this.#decoder.buffered);
-      this.#finish(error);
-      this.#reader.cancel().catch(() => {});
-      this.#hooks.onError(error);
-    } else {
-      this.#frameTimer = systemClock.setTimeout(
-        () => this.#checkFrame(),
-        timeout - elapsed,
-        false,
-      );
+      // the kernel through no fault of the peer. The clock waits too.
+      this.#armFrameTimer(timeout);
+      return;
     }
+    // Only time spent waiting on the peer counts.
+    const elapsed = systemClock.now() - Math.max(start, this.#waitingSince);
+    if (elapsed < timeout) {
+      this.#armFrameTimer(timeout - elapsed);
+      return;
+    }
+    const error = new FrameTimeoutError(timeout, this.#decoder.buffered);
+    this.#finish(error);
+    this.#reader.cancel().catch(() => {});
+    this.#hooks.onError(error);
   }
 
   #fill(): void {
