@@ -261,7 +261,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     // on a sender that outpaces it. With heartbeats, a few frames are read
     // ahead so that pings are answered while the application is busy.
     this.#frames = new FrameReader(
-      conn.readable,
+      conn,
       this.framing.createDecoder(),
       heartbeat ? HEARTBEAT_READ_AHEAD : 0,
       {

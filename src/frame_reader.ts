@@ -1,6 +1,7 @@
 import { systemClock } from "./clock.ts";
 import { FrameRateError, FrameTimeoutError } from "./errors.ts";
 import type { FrameDecoder, FrameSink } from "./framing/framing.ts";
+import type { Conn } from "./runtime/types.ts";
 
 const DONE: IteratorReturnResult<undefined> = Object.freeze({
   value: undefined,
@@ -10,6 +11,29 @@ const DONE: IteratorReturnResult<undefined> = Object.freeze({
 interface Waiter {
   resolve(result: IteratorResult<Uint8Array>): void;
   reject(reason: unknown): void;
+}
+
+/** The chunks of a connection, read one at a time. */
+interface ChunkSource {
+  read(): Promise<Uint8Array | null>;
+  /** Stops reading; a read under way may still settle. */
+  cancel(): void;
+}
+
+// A runtime's `read()` spares a stream per chunk; `readable` is the fallback
+// every runtime has.
+function chunksOf(conn: Pick<Conn, "read" | "readable">): ChunkSource {
+  if (conn.read) return { read: conn.read.bind(conn), cancel() {} };
+  const reader = conn.readable.getReader();
+  return {
+    read: async () => {
+      const { value, done } = await reader.read();
+      return done ? null : value;
+    },
+    cancel: () => {
+      reader.cancel().catch(() => {});
+    },
+  };
 }
 
 /** Limits on what a peer may send, beyond the framing's size limit. */
@@ -49,7 +73,7 @@ export interface FrameReaderHooks {
  * machinery of a stream.
  */
 export class FrameReader {
-  #reader: ReadableStreamDefaultReader<Uint8Array>;
+  #source: ChunkSource;
   #decoder: FrameDecoder;
   #hooks: FrameReaderHooks;
   #readAhead: number;
@@ -62,7 +86,6 @@ export class FrameReader {
   #draining = false;
   #peerFinished = false;
   #readable: ReadableStream<Uint8Array> | undefined;
-  #delivered = 0;
   #decoded = 0;
   #limits: FrameReaderLimits;
   #frameStart: number | undefined;
@@ -72,13 +95,13 @@ export class FrameReader {
   #rateCount = 0;
 
   constructor(
-    bytes: ReadableStream<Uint8Array>,
+    conn: Pick<Conn, "read" | "readable">,
     decoder: FrameDecoder,
     readAhead: number,
     hooks: FrameReaderHooks,
     limits: FrameReaderLimits = { frameTimeout: 0, maxFrameRate: 0 },
   ) {
-    this.#reader = bytes.getReader();
+    this.#source = chunksOf(conn);
     this.#decoder = decoder;
     this.#readAhead = readAhead;
     this.#hooks = hooks;
@@ -97,11 +120,6 @@ export class FrameReader {
           this.#push(frame);
         },
       };
-  }
-
-  /** How many frames the application has taken. */
-  get delivered(): number {
-    return this.#delivered;
   }
 
   /**
@@ -138,7 +156,6 @@ export class FrameReader {
     const queue = this.#queue;
     if (this.#head < queue.length) {
       const value = queue[this.#head++]!;
-      this.#delivered++;
       if (this.#head === queue.length) this.#clearQueue();
       if (this.#readAhead > 0) this.#fill();
       return Promise.resolve({ value, done: false });
@@ -199,7 +216,7 @@ export class FrameReader {
     });
     const drained = (async () => {
       try {
-        while (!(await this.#reader.read()).done) { /* dropped */ }
+        while ((await this.#source.read()) !== null) { /* dropped */ }
       } catch {
         // The connection failed: there is nothing left to wait for.
       }
@@ -212,7 +229,8 @@ export class FrameReader {
   cancel(): Promise<void> {
     this.#clearQueue();
     this.#finish(undefined);
-    return this.#reader.cancel().catch(() => {});
+    this.#source.cancel();
+    return Promise.resolve();
   }
 
   /**
@@ -222,16 +240,14 @@ export class FrameReader {
   end(error?: unknown): void {
     if (error !== undefined) this.#clearQueue();
     this.#finish(error);
-    this.#reader.cancel().catch(() => {});
+    this.#source.cancel();
   }
 
   #push(frame: Uint8Array): void {
     // Aborted while decoding (a reply overflowed the write buffer): drop.
     if (this.#end && this.#end.error !== undefined) return;
-    const waiter = this.#waiters.shift();
-    if (waiter) {
-      this.#delivered++;
-      waiter.resolve({ value: frame, done: false });
+    if (this.#waiters.length > 0) {
+      this.#waiters.shift()!.resolve({ value: frame, done: false });
     } else {
       this.#queue.push(frame);
     }
@@ -304,7 +320,7 @@ export class FrameReader {
     }
     const error = new FrameTimeoutError(timeout, this.#decoder.buffered);
     this.#finish(error);
-    this.#reader.cancel().catch(() => {});
+    this.#source.cancel();
     this.#hooks.onError(error);
   }
 
@@ -322,9 +338,9 @@ export class FrameReader {
         (this.#waiters.length > 0 ||
           this.#queue.length - this.#head < this.#readAhead)
       ) {
-        const { value, done } = await this.#reader.read();
+        const value = await this.#source.read();
         if (this.#end) return;
-        if (done) {
+        if (value === null) {
           this.#peerFinished = !this.#draining;
           // A drained stream may stop inside a frame; a peer may not.
           if (!this.#draining) this.#decoder.end();

@@ -1,5 +1,6 @@
 import { ConnectionClosedError, WriteBufferFullError } from "./errors.ts";
 import type { Framing } from "./framing/framing.ts";
+import { afterTask } from "./runtime/timers.ts";
 
 // Small frames are copied into a batch buffer so that a burst of them leaves
 // in one write; a write costs a syscall, a copy of 64 bytes costs nothing.
@@ -11,16 +12,14 @@ const FLUSH_THRESHOLD = 64 * 1024;
 const BY_REFERENCE_SIZE = 256 * 1024;
 // A batch buffer grown past this is dropped after use rather than kept.
 const MAX_RETAINED_BUFFER_SIZE = 1024 * 1024;
-// Microtask turns without the reader handing out a frame after which a held
-// batch is written anyway: the application is busy with something else.
-const STALL_TURNS = 8;
+// Microtask turns a held batch is watched before the watch moves to the end
+// of the task: a turn costs less than `setImmediate` while bursts are short.
+const POLL_TURNS = 16;
 
 /** What a {@linkcode FrameWriter} needs to know of the read side. */
 export interface ReadProgress {
   /** Whether received frames still wait for the application. */
   readonly buffered: boolean;
-  /** How many frames the application has taken so far. */
-  readonly delivered: number;
 }
 
 interface Batch {
@@ -49,9 +48,9 @@ function createBatch(): Batch {
  *
  * A batch is written when the burst that filled it ends: in the next
  * microtask, or, while the reader still holds received frames that will
- * produce more output, once the reader runs dry ({@linkcode uncork}) or the
- * application stops taking frames for a few microtask turns. No timer is
- * involved: on Deno one costs more than a whole batch of small frames.
+ * produce more output, once the reader runs dry ({@linkcode uncork}) or, at
+ * the latest, when the current task ends. No timer is involved: on Deno a
+ * timeout costs more than a whole batch of small frames.
  * Frames that arrive during a write form the next batch.
  * Every frame of a batch shares one promise, so sending costs no promise per
  * frame.
@@ -208,24 +207,26 @@ export class FrameWriter {
     }
   }
 
-  /** Writes the held batch once the reader stops making progress. */
+  /**
+   * Writes the held batch once the current task is over. An application
+   * taking frames as they come does so within the task, and uncorks the
+   * writer when the reader runs dry; one still holding frames at the end of
+   * the task waits for something else, and its replies must not wait too.
+   */
   #watch(): void {
     if (this.#watching) return;
     this.#watching = true;
-    let seen = this.#reader.delivered;
-    let stalled = 0;
+    let turns = 0;
     const turn = () => {
       if (this.#batchBytes === 0 || this.#flushing || this.#failure) {
         this.#watching = false;
-      } else if (this.#reader.delivered !== seen) {
-        seen = this.#reader.delivered;
-        stalled = 0;
-        queueMicrotask(turn);
-      } else if (++stalled < STALL_TURNS) {
+      } else if (++turns < POLL_TURNS) {
         queueMicrotask(turn);
       } else {
-        this.#watching = false;
-        this.uncork();
+        afterTask(() => {
+          this.#watching = false;
+          this.uncork();
+        });
       }
     };
     queueMicrotask(turn);

@@ -16,7 +16,7 @@
  */
 import { NetError } from "../errors.ts";
 import { closedError, toNetError } from "./_net_error.ts";
-import { acceptAll, writableFor } from "./_streams.ts";
+import { acceptAll, readableFor, writableFor } from "./_streams.ts";
 import type {
   Conn,
   Listener,
@@ -87,13 +87,23 @@ function bunNet(): BunNet {
 // is bounded in bytes, not chunks; past this the socket is paused.
 const READ_HIGH_WATER_MARK = 64 * 1024;
 
+interface ReadWaiter {
+  resolve(chunk: Uint8Array | null): void;
+  reject(reason: unknown): void;
+}
+
 class BunConn implements Conn {
-  readonly readable: ReadableStream<Uint8Array>;
   readonly writable: WritableStream<Uint8Array>;
   readonly localAddr: NetAddr;
   readonly remoteAddr: NetAddr;
   #socket: BunSocket;
-  #controller!: ReadableStreamDefaultController<Uint8Array>;
+  #readable: ReadableStream<Uint8Array> | undefined;
+  #chunks: Uint8Array[] = [];
+  #queuedBytes = 0;
+  #reader: ReadWaiter | undefined;
+  // How reading ends once the queue is empty: `null` for a FIN, otherwise
+  // the error that broke the connection.
+  #readEnd: { error: unknown } | undefined;
   #paused = false;
   #readDone = false;
   #closed = false;
@@ -109,24 +119,39 @@ class BunConn implements Conn {
       hostname: socket.remoteAddress,
       port: socket.remotePort,
     };
-    this.readable = new ReadableStream<Uint8Array>({
-      start: (controller) => {
-        this.#controller = controller;
-      },
-      pull: () => {
-        if (this.#paused && !this.#closed) {
-          this.#paused = false;
-          this.#socket.resume();
-        }
-      },
-      cancel: () => {
-        // Reading stops, writing goes on: keep the socket paused so the
-        // kernel, not this process, holds what the peer sends.
-        this.#readDone = true;
-        this.#pause();
-      },
-    }, new ByteLengthQueuingStrategy({ highWaterMark: READ_HIGH_WATER_MARK }));
     this.writable = writableFor(this);
+  }
+
+  // Built on first use: connections framed by tether read through `read()`.
+  get readable(): ReadableStream<Uint8Array> {
+    return this.#readable ??= readableFor(this, () => {
+      // Reading stops, writing goes on: keep the socket paused so the
+      // kernel, not this process, holds what the peer sends.
+      this.#readDone = true;
+      this.#chunks = [];
+      this.#queuedBytes = 0;
+      this.#pause();
+    });
+  }
+
+  read(): Promise<Uint8Array | null> {
+    const chunk = this.#chunks.shift();
+    if (chunk) {
+      this.#queuedBytes -= chunk.byteLength;
+      if (this.#queuedBytes < READ_HIGH_WATER_MARK) this.#resume();
+      return Promise.resolve(chunk);
+    }
+    const end = this.#readEnd;
+    if (end) {
+      return end.error === undefined
+        ? Promise.resolve(null)
+        : Promise.reject(end.error);
+    }
+    if (this.#readDone) return Promise.resolve(null);
+    this.#resume();
+    return new Promise((resolve, reject) => {
+      this.#reader = { resolve, reject };
+    });
   }
 
   #pause(): void {
@@ -136,16 +161,38 @@ class BunConn implements Conn {
     }
   }
 
+  #resume(): void {
+    if (this.#paused && !this.#closed && !this.#readDone) {
+      this.#paused = false;
+      this.#socket.resume();
+    }
+  }
+
   onData(data: Uint8Array): void {
     if (this.#readDone) return;
-    this.#controller.enqueue(data);
-    if ((this.#controller.desiredSize ?? 0) <= 0) this.#pause();
+    const reader = this.#reader;
+    if (reader) {
+      this.#reader = undefined;
+      reader.resolve(data);
+      return;
+    }
+    this.#chunks.push(data);
+    this.#queuedBytes += data.byteLength;
+    if (this.#queuedBytes >= READ_HIGH_WATER_MARK) this.#pause();
   }
 
   onEnd(): void {
-    if (this.#readDone) return;
-    this.#readDone = true;
-    this.#controller.close();
+    this.#endRead(undefined);
+  }
+
+  /** Ends reading once the queued chunks are taken. */
+  #endRead(error: unknown): void {
+    if (this.#readEnd) return;
+    this.#readEnd = { error };
+    const reader = this.#reader;
+    this.#reader = undefined;
+    if (error === undefined) reader?.resolve(null);
+    else reader?.reject(error);
   }
 
   onDrain(): void {
@@ -157,16 +204,11 @@ class BunConn implements Conn {
   onClose(error?: Error): void {
     this.#closed = true;
     if (error && !this.#closedLocally) this.#failure = error;
-    if (!this.#readDone) {
-      this.#readDone = true;
-      if (this.#failure) {
-        this.#controller.error(
-          toNetError(this.#failure, "read", this.remoteAddr),
-        );
-      } else {
-        this.#controller.close();
-      }
-    }
+    this.#endRead(
+      this.#failure
+        ? toNetError(this.#failure, "read", this.remoteAddr)
+        : undefined,
+    );
     const drained = this.#drained;
     this.#drained = undefined;
     drained?.reject(this.#writeFailure());

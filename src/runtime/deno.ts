@@ -74,12 +74,13 @@ function denoNet(): DenoNet {
   return (globalThis as unknown as { Deno: DenoNet }).Deno;
 }
 
-// Reads go into one reused buffer and are copied out at their real size:
-// a fresh 64 KiB buffer per read would cost far more for small messages.
-// The buffer starts small, since every connection waiting for data holds
-// one, and doubles while reads fill it.
-const MIN_READ_BUFFER_SIZE = 4 * 1024;
-const MAX_READ_BUFFER_SIZE = 64 * 1024;
+// Reads land in a slab, and each chunk handed out is a view of it: no
+// allocation and no copy per read. A slab is replaced once little of it is
+// left; chunks still held keep their old slab alive. Every connection waiting
+// for data holds one, so slabs start small; they double while reads fill what
+// they are offered, and halve when a whole slab saw only small reads.
+const MIN_SLAB_SIZE = 4 * 1024;
+const MAX_SLAB_SIZE = 64 * 1024;
 
 function addr(a: NetAddr): NetAddr {
   return { hostname: a.hostname, port: a.port };
@@ -88,12 +89,15 @@ function addr(a: NetAddr): NetAddr {
 // `conn.readable` is not used: it closes the whole socket at end-of-stream,
 // which makes half-close impossible (denoland/deno#22258).
 class DenoConn implements Conn {
-  readonly readable: ReadableStream<Uint8Array>;
   readonly writable: WritableStream<Uint8Array>;
   readonly localAddr: NetAddr;
   readonly remoteAddr: NetAddr;
   #conn: DenoTcpConn;
-  #buffer: Uint8Array | undefined;
+  #readable: ReadableStream<Uint8Array> | undefined;
+  #slab: Uint8Array | undefined;
+  #used = 0;
+  #slabSize = MIN_SLAB_SIZE;
+  #largestRead = 0;
   #closed = false;
   #readDone = false;
   #writeClosed = false;
@@ -102,52 +106,97 @@ class DenoConn implements Conn {
     this.#conn = conn;
     this.localAddr = addr(conn.localAddr);
     this.remoteAddr = addr(conn.remoteAddr);
-    this.readable = new ReadableStream({
+    this.writable = writableFor(this);
+  }
+
+  // Built on first use: connections framed by tether read through `read()`.
+  get readable(): ReadableStream<Uint8Array> {
+    return this.#readable ??= new ReadableStream({
       type: "bytes",
       pull: (controller) => this.#pull(controller),
       cancel: () => {
         this.#readDone = true;
       },
     });
-    this.writable = writableFor(this);
+  }
+
+  async read(): Promise<Uint8Array | null> {
+    const slab = this.#takeSlab();
+    const start = this.#used;
+    const n = await this.#readInto(start === 0 ? slab : slab.subarray(start));
+    if (n === null) return null;
+    if (n === slab.byteLength - start && this.#slabSize < MAX_SLAB_SIZE) {
+      this.#slabSize *= 2;
+    }
+    if (n > this.#largestRead) this.#largestRead = n;
+    this.#used = start + n;
+    return slab.subarray(start, start + n);
+  }
+
+  #takeSlab(): Uint8Array {
+    const slab = this.#slab;
+    if (slab && slab.byteLength - this.#used >= slab.byteLength / 4) {
+      return slab;
+    }
+    if (
+      slab && this.#largestRead < this.#slabSize / 8 &&
+      this.#slabSize > MIN_SLAB_SIZE
+    ) {
+      this.#slabSize /= 2;
+    }
+    this.#largestRead = 0;
+    this.#used = 0;
+    return this.#slab = new Uint8Array(this.#slabSize);
+  }
+
+  /** One socket read: bytes read, or `null` at the end of the stream. */
+  async #readInto(target: Uint8Array): Promise<number | null> {
+    if (this.#readDone) return null;
+    try {
+      let n: number | null = 0;
+      // A read of 0 bytes is not end-of-stream.
+      while (n === 0) n = await this.#conn.read(target);
+      if (n === null) this.#readDone = true;
+      return this.#readDone ? null : n;
+    } catch (error) {
+      if (this.#readDone || this.#closed) {
+        this.#readDone = true;
+        return null;
+      }
+      this.#readDone = true;
+      throw toNetError(error, "read", this.remoteAddr);
+    }
   }
 
   async #pull(controller: ReadableByteStreamController): Promise<void> {
     const request = controller.byobRequest;
     const view = request?.view;
-    const target = view
-      ? new Uint8Array(view.buffer, view.byteOffset, view.byteLength)
-      : (this.#buffer ??= new Uint8Array(MIN_READ_BUFFER_SIZE));
     try {
-      let n: number | null = 0;
-      // A read of 0 bytes is not end-of-stream.
-      while (n === 0) n = await this.#conn.read(target);
-      if (this.#readDone) return;
-      if (n === null) {
-        this.#endRead(controller);
-      } else if (request) {
-        request.respond(n);
+      if (request && view) {
+        const n = await this.#readInto(
+          new Uint8Array(view.buffer, view.byteOffset, view.byteLength),
+        );
+        if (n === null) this.#endRead(controller);
+        else request.respond(n);
       } else {
-        controller.enqueue(target.slice(0, n));
-        if (n === target.byteLength && n < MAX_READ_BUFFER_SIZE) {
-          this.#buffer = new Uint8Array(n * 2);
-        }
+        const chunk = await this.read();
+        // The stream takes ownership of the buffer it is given, and a chunk
+        // shares its slab with the next reads: it goes in as a copy.
+        if (chunk === null) this.#endRead(controller);
+        else controller.enqueue(chunk.slice());
       }
     } catch (error) {
-      if (this.#readDone) return;
-      if (this.#closed) {
-        this.#endRead(controller);
-      } else {
-        this.#readDone = true;
-        controller.error(toNetError(error, "read", this.remoteAddr));
-      }
+      controller.error(error);
     }
   }
 
   #endRead(controller: ReadableByteStreamController): void {
-    this.#readDone = true;
-    controller.close();
-    controller.byobRequest?.respond(0);
+    try {
+      controller.close();
+      controller.byobRequest?.respond(0);
+    } catch {
+      // Cancelled by the reader: the stream is already closed.
+    }
   }
 
   async write(chunk: Uint8Array): Promise<void> {

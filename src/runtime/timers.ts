@@ -11,3 +11,14 @@ export function unrefTimer(timer: ReturnType<typeof setTimeout>): void {
     .Deno;
   deno?.unrefTimer?.(timer as unknown as number);
 }
+
+type Immediate = (callback: () => void) => unknown;
+
+/**
+ * Runs `callback` once the current task and every microtask it queued are
+ * over, ahead of timers. Deno, Bun and Node all have `setImmediate`; it costs
+ * a fraction of a 0 ms timeout, which is the fallback.
+ */
+export const afterTask: (callback: () => void) => void =
+  (globalThis as { setImmediate?: Immediate }).setImmediate ??
+    ((callback) => setTimeout(callback, 0));

@@ -178,6 +178,18 @@ export interface Conn {
    */
   readonly readable: ReadableStream<Uint8Array>;
   /**
+   * Takes the next chunk of bytes the peer sent, or `null` once it sent a
+   * FIN or the connection was closed here; rejects with a `NetError` when
+   * the connection breaks. The chunk is the caller's to keep.
+   *
+   * Optional: the same bytes as {@linkcode Conn.readable}, without the cost
+   * of a stream per chunk. Frame readers use it when a runtime has it. Read a
+   * connection through one of the two only, and do not overlap calls.
+   *
+   * @returns The next chunk, or `null` at the end of the stream.
+   */
+  read?(): Promise<Uint8Array | null>;
+  /**
    * The bytes to send, as a stream: `close()` sends a FIN (like
    * {@linkcode Conn.closeWrite}), `abort()` closes the connection. Do not
    * mix it with {@linkcode Conn.write}.
