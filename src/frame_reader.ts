@@ -15,7 +15,8 @@ interface Waiter {
 
 /** The chunks of a connection, read one at a time. */
 interface ChunkSource {
-  read(): Promise<Uint8Array | null>;
+  /** The next chunk; read into `target`, if the source can. */
+  read(target?: Uint8Array): Promise<Uint8Array | null>;
   /** Stops reading; a read under way may still settle. */
   cancel(): void;
 }
@@ -338,7 +339,7 @@ export class FrameReader {
         (this.#waiters.length > 0 ||
           this.#queue.length - this.#head < this.#readAhead)
       ) {
-        const value = await this.#source.read();
+        const value = await this.#source.read(this.#decoder.readTarget?.());
         if (this.#end) return;
         if (value === null) {
           this.#peerFinished = !this.#draining;

@@ -66,6 +66,15 @@ export interface FrameDecoder {
   end(): void;
   /** Bytes of an unfinished frame held by the decoder. */
   readonly buffered: number;
+  /**
+   * Optional: where the next bytes of the stream may be read to, when they
+   * continue a large frame. A reader that reads straight into it and then
+   * passes the filled start of it to {@linkcode FrameDecoder.decode} spares
+   * the decoder a copy. Returns `undefined` when there is no such place.
+   *
+   * @returns The free part of the frame being received, or `undefined`.
+   */
+  readTarget?(): Uint8Array | undefined;
 }
 
 /**

@@ -211,6 +211,15 @@ class LengthPrefixedFraming implements Framing {
   }
 }
 
+// A frame whose missing part is at least this large is read straight into
+// its final buffer, sparing a copy of every byte.
+const DIRECT_MIN = 16 * 1024;
+// The final buffer is allocated before the frame has arrived only up to this
+// size, or once half of the frame is in: memory grows with what the peer
+// sent, not with what it announced.
+const DIRECT_FREE = 64 * 1024;
+const EMPTY = new Uint8Array(0);
+
 class LengthPrefixedDecoder implements FrameDecoder {
   readonly #headerSize: 1 | 2 | 4 | 8;
   readonly #little: boolean;
@@ -222,6 +231,10 @@ class LengthPrefixedDecoder implements FrameDecoder {
   /** Declared payload length of the unfinished frame, or -1 between frames. */
   #need = -1;
   readonly #pending = new PendingBytes();
+  /** The unfinished frame's final buffer, once reads go straight into it. */
+  #frame: Uint8Array | undefined = undefined;
+  /** Bytes of `#frame` received. */
+  #filled = 0;
   #error: Error | undefined = undefined;
 
   constructor(headerSize: 1 | 2 | 4 | 8, little: boolean, limit: number) {
@@ -235,8 +248,23 @@ class LengthPrefixedDecoder implements FrameDecoder {
     // The header is counted once read, so that `buffered > 0` exactly when a
     // frame is unfinished, even before its first payload byte arrives.
     return this.#need >= 0
-      ? this.#headerSize + this.#pending.byteLength
+      ? this.#headerSize + this.#pending.byteLength + this.#filled
       : this.#headerHave;
+  }
+
+  readTarget(): Uint8Array | undefined {
+    const need = this.#need;
+    if (need < 0) return undefined;
+    let frame = this.#frame;
+    if (frame === undefined) {
+      const have = this.#pending.byteLength;
+      if (need - have < DIRECT_MIN || (need > DIRECT_FREE && have * 2 < need)) {
+        return undefined;
+      }
+      frame = this.#frame = this.#pending.take(EMPTY, need);
+      this.#filled = have;
+    }
+    return frame.subarray(this.#filled);
   }
 
   decode(chunk: Uint8Array, sink: FrameSink): void {
@@ -276,10 +304,11 @@ class LengthPrefixedDecoder implements FrameDecoder {
     if (this.#need >= 0) {
       const size = this.#headerSize;
       this.#error = new FrameTruncatedError(
-        size + this.#pending.byteLength,
+        size + this.#pending.byteLength + this.#filled,
         size + this.#need,
       );
       this.#pending.clear();
+      this.#frame = undefined;
       throw this.#error;
     }
     if (this.#headerHave > 0) {
@@ -308,6 +337,7 @@ class LengthPrefixedDecoder implements FrameDecoder {
       this.#headerHave = 0;
       this.#need = length;
     }
+    if (this.#frame !== undefined) return this.#fill(chunk, pos, sink);
     const pending = this.#pending;
     const missing = this.#need - pending.byteLength;
     if (end - pos < missing) {
@@ -323,6 +353,24 @@ class LengthPrefixedDecoder implements FrameDecoder {
     this.#need = -1;
     sink.enqueue(frame);
     return stop;
+  }
+
+  /** Continues a frame being received into its final buffer. */
+  #fill(chunk: Uint8Array, pos: number, sink: FrameSink): number {
+    const frame = this.#frame!;
+    const filled = this.#filled;
+    const count = Math.min(frame.byteLength - filled, chunk.byteLength - pos);
+    // A chunk read straight into the frame is in place already.
+    const inPlace = pos === 0 && chunk.buffer === frame.buffer &&
+      chunk.byteOffset === frame.byteOffset + filled;
+    if (!inPlace) frame.set(chunk.subarray(pos, pos + count), filled);
+    this.#filled = filled + count;
+    if (this.#filled < frame.byteLength) return -1;
+    this.#frame = undefined;
+    this.#filled = 0;
+    this.#need = -1;
+    sink.enqueue(frame);
+    return pos + count;
   }
 
   #tooLarge(length: number): Error {

@@ -120,7 +120,11 @@ class DenoConn implements Conn {
     });
   }
 
-  async read(): Promise<Uint8Array | null> {
+  async read(target?: Uint8Array): Promise<Uint8Array | null> {
+    if (target) {
+      const n = await this.#readInto(target);
+      return n === null ? null : target.subarray(0, n);
+    }
     const slab = this.#takeSlab();
     const start = this.#used;
     const n = await this.#readInto(start === 0 ? slab : slab.subarray(start));

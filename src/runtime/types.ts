@@ -186,9 +186,12 @@ export interface Conn {
    * of a stream per chunk. Frame readers use it when a runtime has it. Read a
    * connection through one of the two only, and do not overlap calls.
    *
+   * @param target Where the caller would like the bytes: a runtime that can
+   * read into it returns a view of its start; one that cannot returns a
+   * chunk of its own.
    * @returns The next chunk, or `null` at the end of the stream.
    */
-  read?(): Promise<Uint8Array | null>;
+  read?(target?: Uint8Array): Promise<Uint8Array | null>;
   /**
    * The bytes to send, as a stream: `close()` sends a FIN (like
    * {@linkcode Conn.closeWrite}), `abort()` closes the connection. Do not

@@ -598,3 +598,102 @@ test("lengthPrefixed() keeps large fragments by reference and copies them once",
   assert.deepEqual(sink.frames, [expected]);
   assert.equal(sink.frames[0]!.buffer.byteLength, 20_000);
 });
+
+/**
+ * Decodes `wire` the way a connection does: before each read it asks the
+ * decoder for a target and, when there is one, reads into it.
+ */
+function decodeWithTargets(
+  framing: Framing,
+  wire: Uint8Array,
+  random: () => number,
+): { frames: Uint8Array[]; direct: number } {
+  const decoder = framing.createDecoder();
+  const sink = new Collector();
+  let direct = 0;
+  let pos = 0;
+  while (pos < wire.byteLength) {
+    const target = decoder.readTarget?.();
+    const want = 1 + randomInt(random, 90_000);
+    const n = Math.min(want, wire.byteLength - pos, target?.byteLength ?? want);
+    if (target) {
+      target.set(wire.subarray(pos, pos + n));
+      decoder.decode(target.subarray(0, n), sink);
+      direct++;
+    } else {
+      decoder.decode(wire.slice(pos, pos + n), sink);
+    }
+    pos += n;
+  }
+  decoder.end();
+  return { frames: sink.frames, direct };
+}
+
+test("lengthPrefixed() decodes reads made into readTarget() under random read sizes", () => {
+  const random = prng(7);
+  const framing = lengthPrefixed();
+  const sizes = [0, 70_000, 5, 20_000, 65_536, 300_000, 1, 16_384, 100_000];
+  const payloads = sizes.map((size, i) => pattern(size, i));
+  for (let round = 0; round < 20; round++) {
+    const { frames, direct } = decodeWithTargets(
+      framing,
+      encodeAll(framing, payloads),
+      random,
+    );
+    assert.deepEqual(frames, payloads);
+    assert.ok(direct > 0, "some reads went straight into frames");
+  }
+});
+
+test("lengthPrefixed() readTarget() is the rest of a large frame, in the frame itself", () => {
+  const framing = lengthPrefixed();
+  const wire = encodeFrame(framing, pattern(40_000, 1));
+  const decoder = framing.createDecoder();
+  const sink = new Collector();
+  assert.equal(decoder.readTarget?.(), undefined, "no frame under way");
+  decoder.decode(wire.slice(0, 1004), sink);
+  const target = decoder.readTarget!()!;
+  assert.equal(target.byteLength, 39_000);
+  assert.equal(decoder.readTarget!()!.byteOffset, target.byteOffset);
+  target.set(wire.subarray(1004, 21_004));
+  decoder.decode(target.subarray(0, 20_000), sink);
+  assert.equal(decoder.buffered, 4 + 21_000);
+  // A chunk read elsewhere is copied in.
+  decoder.decode(wire.slice(21_004), sink);
+  decoder.end();
+  assert.deepEqual(sink.frames, [pattern(40_000, 1)]);
+  assert.equal(sink.frames[0]!.buffer, target.buffer);
+});
+
+test("lengthPrefixed() readTarget() allocates only what the peer has earned", () => {
+  const framing = lengthPrefixed();
+  const decoder = framing.createDecoder();
+  const sink = new Collector();
+  // Announcing 1 MiB earns no buffer of that size...
+  const wire = encodeFrame(framing, pattern(1024 * 1024, 2));
+  decoder.decode(wire.slice(0, 14), sink);
+  assert.equal(decoder.readTarget!(), undefined);
+  // ...sending half of it does.
+  decoder.decode(wire.slice(14, 4 + 512 * 1024), sink);
+  assert.equal(decoder.readTarget!()!.byteLength, 512 * 1024);
+  // Frames up to 64 KiB get their buffer at once; short remainders never.
+  const small = lengthPrefixed().createDecoder();
+  small.decode(encodeFrame(framing, pattern(60_000)).slice(0, 4), sink);
+  assert.equal(small.readTarget!()!.byteLength, 60_000);
+  const short = lengthPrefixed().createDecoder();
+  short.decode(encodeFrame(framing, pattern(10_000)).slice(0, 4), sink);
+  assert.equal(short.readTarget!(), undefined);
+});
+
+test("lengthPrefixed() reports truncation inside a frame read into readTarget()", () => {
+  const framing = lengthPrefixed();
+  const wire = encodeFrame(framing, pattern(50_000));
+  const decoder = framing.createDecoder();
+  const sink = new Collector();
+  decoder.decode(wire.slice(0, 100), sink);
+  const target = decoder.readTarget!()!;
+  target.set(wire.subarray(100, 30_100));
+  decoder.decode(target.subarray(0, 30_000), sink);
+  assertTruncated(() => decoder.end(), 30_100, 50_004);
+  assert.deepEqual(sink.frames, []);
+});

@@ -1,0 +1,115 @@
+// The runtime adapter's own contract, on real loopback sockets.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import type { Conn } from "../mod.ts";
+import { concat } from "./framing/_chunking.ts";
+import { HOST, pattern, runtime } from "./_utils.ts";
+
+async function pair(): Promise<{ local: Conn; remote: Conn; done(): void }> {
+  const listener = runtime.listen({ hostname: HOST, port: 0 });
+  const accepted = listener.accept();
+  const local = await runtime.connect({
+    hostname: HOST,
+    port: listener.addr.port,
+  });
+  const remote = (await accepted)!;
+  return {
+    local,
+    remote,
+    done() {
+      local.close();
+      remote.close();
+      listener.close();
+    },
+  };
+}
+
+/** Reads with `read` until end of stream; returns the bytes. */
+async function readAll(
+  read: () => Promise<Uint8Array | null>,
+): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  for (let chunk = await read(); chunk; chunk = await read()) {
+    chunks.push(chunk.slice());
+  }
+  return concat(chunks);
+}
+
+test(`${runtime.name} Conn.read() hands out the bytes sent, then null after the FIN`, async () => {
+  const { local, remote, done } = await pair();
+  try {
+    assert.ok(local.read, `the ${runtime.name} adapter has read()`);
+    const sent = pattern(300_000, 4);
+    const received = readAll(() => local.read!());
+    await remote.write(sent);
+    await remote.closeWrite();
+    assert.deepEqual(await received, sent);
+    assert.equal(await local.read(), null, "stays at the end");
+    // Half-close: this side still writes after the peer's FIN.
+    await local.write(pattern(10, 1));
+    await local.closeWrite();
+    assert.deepEqual(await readAll(() => remote.read!()), pattern(10, 1));
+  } finally {
+    done();
+  }
+});
+
+test(`${runtime.name} Conn.read(target) fills the target or hands out its own chunk`, async () => {
+  const { local, remote, done } = await pair();
+  try {
+    const sent = pattern(100_000, 2);
+    const chunks: Uint8Array[] = [];
+    const reading = (async () => {
+      let got = 0;
+      while (got < sent.byteLength) {
+        const target = new Uint8Array(sent.byteLength - got);
+        const chunk = await local.read!(target);
+        assert.ok(chunk !== null);
+        // A chunk read into the target starts where the target starts.
+        if (chunk.buffer === target.buffer) {
+          assert.equal(chunk.byteOffset, target.byteOffset);
+          assert.ok(chunk.byteLength <= target.byteLength);
+        }
+        chunks.push(chunk.slice());
+        got += chunk.byteLength;
+      }
+    })();
+    await remote.write(sent);
+    await reading;
+    assert.deepEqual(concat(chunks), sent);
+  } finally {
+    done();
+  }
+});
+
+test(`${runtime.name} Conn.read() keeps earlier chunks intact across later reads`, async () => {
+  const { local, remote, done } = await pair();
+  try {
+    const held: { chunk: Uint8Array; copy: Uint8Array }[] = [];
+    for (let i = 0; i < 50; i++) {
+      const sent = pattern(1000 + i, i);
+      await remote.write(sent);
+      let got = 0;
+      while (got < sent.byteLength) {
+        const chunk = (await local.read!())!;
+        held.push({ chunk, copy: chunk.slice() });
+        got += chunk.byteLength;
+      }
+    }
+    for (const { chunk, copy } of held) assert.deepEqual(chunk, copy);
+  } finally {
+    done();
+  }
+});
+
+test(`${runtime.name} Conn.read() ends with null once the connection is closed here`, async () => {
+  const { local, done } = await pair();
+  try {
+    const pending = local.read!();
+    local.close();
+    assert.equal(await pending, null);
+    assert.equal(await local.read!(), null);
+  } finally {
+    done();
+  }
+});
