@@ -701,15 +701,15 @@ export class RemoteError extends TetherError {
  *
  * const error = new RequestTimeoutError(5000, false);
  * assert.equal(error.code, "REQUEST_TIMEOUT");
- * assert.equal(error.sent, false); // still queued: the server never saw it
+ * assert.equal(error.sent, false); // still queued: no server handled it
  * ```
  */
 export class RequestTimeoutError extends TetherError {
   /** The timeout in milliseconds that expired. */
   readonly timeout: number;
   /**
-   * Whether the request had been written to a connection; if not, the
-   * server never saw it.
+   * Whether a server may have handled the request. If not, it was still
+   * queued, or a server refused it unread with a goaway.
    */
   readonly sent: boolean;
 
@@ -717,7 +717,7 @@ export class RequestTimeoutError extends TetherError {
    * Creates the error.
    *
    * @param timeout The timeout in milliseconds.
-   * @param sent Whether the request had been written to a connection.
+   * @param sent Whether a server may have handled the request.
    * @param options Standard error options.
    */
   constructor(timeout: number, sent: boolean, options?: ErrorOptions) {

@@ -329,9 +329,12 @@ test("a broken connection rejects every request in flight at once with RequestIn
   assert.equal(received, 50, "each was sent once");
 });
 
-test("retryOnReconnect sends interrupted requests again on the next connection", async () => {
-  const seen: string[] = [];
-  await using server = await handServer((envelope, conn, index) => {
+/**
+ * A hand-made server that breaks its first connection at the first request
+ * and echoes requests on later ones; `seen` gets `connection:payload`.
+ */
+function breaksFirstConnection(seen: string[]) {
+  return handServer((envelope, conn, index) => {
     if (envelope.kind !== "request") return;
     seen.push(`${index}:${text.decode(envelope.payload)}`);
     if (index === 0) conn.abort();
@@ -343,12 +346,41 @@ test("retryOnReconnect sends interrupted requests again on the next connection",
       }));
     }
   });
+}
+
+test("retryOnReconnect sends interrupted requests again on the next connection", async () => {
+  const seen: string[] = [];
+  await using server = await breaksFirstConnection(seen);
   await using client = startClient(server.addr.port, {
     retryOnReconnect: true,
     reconnect: { minTimeout: 10 },
   });
   assert.equal(text.decode(await client.request("again")), "again");
   assert.deepEqual(seen, ["0:again", "1:again"]);
+});
+
+test("a request waiting to be retried still times out, and is then never sent", async () => {
+  const seen: string[] = [];
+  await using server = await breaksFirstConnection(seen);
+  const clock = new FakeClock();
+  await using client = startClient(server.addr.port, {
+    clock,
+    heartbeat: false,
+    retryOnReconnect: true,
+    reconnect: { minTimeout: 100, jitter: 0 },
+  });
+  const request = client.request("once", { timeout: 1000 });
+  await client.waitFor("reconnecting");
+  clock.tick(1000);
+  await assert.rejects(
+    request,
+    (error: unknown) =>
+      error instanceof RequestTimeoutError && error.sent === true,
+  );
+  assert.equal(client.inFlight, 0);
+  await client.waitFor("open");
+  assert.equal(text.decode(await client.request("probe")), "probe");
+  assert.deepEqual(seen, ["0:once", "1:probe"]);
 });
 
 test("server.close() under load sends goaway: no request is lost, none is handled twice", async () => {

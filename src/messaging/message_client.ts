@@ -660,7 +660,7 @@ export class MessageClient extends EventTarget
       if (session.goingAway && session.pending.size === 0) {
         void session.conn.close();
       }
-    } else if (!call.sent) {
+    } else {
       const index = this.#queue.findIndex((entry) => entry.call === call);
       if (index >= 0) this.#unqueue(this.#queue[index]!);
     }
@@ -688,7 +688,6 @@ export class MessageClient extends EventTarget
   #requeue(calls: Call[]): void {
     const entries = calls.map((call): Queued => {
       call.session = undefined;
-      call.sent = false;
       return {
         frame: call.frame,
         call,
@@ -751,6 +750,7 @@ export class MessageClient extends EventTarget
         return;
       }
       const entry = entries[i]!;
+      if (entry.call?.settled) continue;
       if (entry.call) this.#write(session, entry.call);
       else {
         if (entry.onAbort) {
@@ -827,7 +827,10 @@ export class MessageClient extends EventTarget
     for (const [id, call] of session.pending) {
       if (((id - nextId) >>> 0) < window) refused.push(call);
     }
-    for (const call of refused) session.pending.delete(call.id);
+    for (const call of refused) {
+      session.pending.delete(call.id);
+      call.sent = false;
+    }
     if (this.#closing) {
       for (const call of refused) {
         call.session = undefined;
