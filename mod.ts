@@ -80,9 +80,15 @@ export {
   IdleTimeoutError,
   InvalidFrameError,
   NetError,
+  ProtocolError,
+  ProtocolVersionError,
   QueueFullError,
   ReconnectError,
+  RemoteError,
+  RequestInterruptedError,
+  RequestTimeoutError,
   TetherError,
+  TooManyRequestsError,
   WriteBufferFullError,
 } from "./src/errors.ts";
 export type {
@@ -113,6 +119,28 @@ export type {
   LengthPrefixedOptions,
   LineDelimitedOptions,
 } from "./src/framing/mod.ts";
+export {
+  createMessageClient,
+  decodeEnvelope,
+  DEFAULT_HANDSHAKE_TIMEOUT,
+  DEFAULT_MAX_CONCURRENCY,
+  DEFAULT_MAX_IN_FLIGHT,
+  DEFAULT_REQUEST_TIMEOUT,
+  encodeEnvelope,
+  listenMessages,
+  MessageClient,
+  PROTOCOL_VERSION,
+} from "./src/messaging/mod.ts";
+export type {
+  Envelope,
+  MessageClientOptions,
+  MessagePeer,
+  MessageServer,
+  MessageServerOptions,
+  Reply,
+  RequestHandler,
+  RequestOptions,
+} from "./src/messaging/mod.ts";
 export { detectRuntime } from "./src/runtime/detect.ts";
 export type {
   Conn,

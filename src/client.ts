@@ -364,6 +364,25 @@ interface Watcher {
   wake: (() => void) | undefined;
 }
 
+/**
+ * Sees each incoming frame, with the connection it came on, before the
+ * client's stream; returns true for a frame it consumed.
+ */
+export type FrameFilter = (frame: Uint8Array, conn: Connection) => boolean;
+
+// Kept out of the options: the only filter is that of a protocol layered on
+// the client, which owns the client it creates.
+const frameFilters = new WeakMap<Client, FrameFilter>();
+
+/**
+ * Routes the incoming frames of `client` through `filter` first: a protocol
+ * layered on a client takes its replies there, knowing which connection
+ * each came on, and leaves the rest to the client's stream.
+ */
+export function filterFrames(client: Client, filter: FrameFilter): void {
+  frameFilters.set(client, filter);
+}
+
 // Frames received but not yet read by the application; past this the
 // client stops reading and TCP pushes back on the server.
 const INBOX_SIZE = 1024;
@@ -847,6 +866,7 @@ export class Client extends EventTarget
     heartbeat: Heartbeat | undefined,
   ): Promise<unknown> {
     const frames = conn[Symbol.asyncIterator]();
+    const filter = frameFilters.get(this);
     const ended = new Promise<void>((resolve) => {
       if (conn.signal.aborted) resolve();
       conn.signal.addEventListener("abort", () => resolve(), { once: true });
@@ -861,6 +881,7 @@ export class Client extends EventTarget
               cause: new Error("The server closed the connection"),
             });
         }
+        if (filter?.(value, conn)) continue;
         this.#inbox.push(value);
         this.#wakeReader();
         if (this.#inbox.length - this.#inboxHead >= INBOX_SIZE) {

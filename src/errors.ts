@@ -36,6 +36,12 @@
  *   FRAME_TIMEOUT: true,
  *   FRAME_RATE_EXCEEDED: false,
  *   WRITE_BUFFER_FULL: true,
+ *   PROTOCOL_ERROR: false,
+ *   PROTOCOL_VERSION: false,
+ *   REMOTE_ERROR: false,
+ *   REQUEST_TIMEOUT: false,
+ *   REQUEST_INTERRUPTED: false,
+ *   TOO_MANY_REQUESTS: true,
  * };
  * const error: unknown = new IdleTimeoutError(60_000);
  * assert.ok(error instanceof TetherError);
@@ -54,7 +60,13 @@ export type TetherErrorCode =
   | "RECONNECT_FAILED"
   | "FRAME_TIMEOUT"
   | "FRAME_RATE_EXCEEDED"
-  | "WRITE_BUFFER_FULL";
+  | "WRITE_BUFFER_FULL"
+  | "PROTOCOL_ERROR"
+  | "PROTOCOL_VERSION"
+  | "REMOTE_ERROR"
+  | "REQUEST_TIMEOUT"
+  | "REQUEST_INTERRUPTED"
+  | "TOO_MANY_REQUESTS";
 
 /**
  * The base class of every error tether raises.
@@ -558,6 +570,239 @@ export class ReconnectError extends TetherError {
     this.name = "ReconnectError";
     this.attempts = attempts;
     this.elapsed = elapsed;
+  }
+}
+
+/**
+ * The peer broke the tether messaging protocol: its first frame was not a
+ * hello, an envelope is malformed or of an unknown kind, or a kind came the
+ * wrong way (a request sent to a client). The connection is closed; an error
+ * like this is not worth a reconnection.
+ *
+ * @example Decoding a frame that is not an envelope
+ * ```ts
+ * import { decodeEnvelope, ProtocolError } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * // A request needs a kind byte and a 4-byte id: 3 bytes are too few.
+ * assert.throws(
+ *   () => decodeEnvelope(new Uint8Array([0x02, 0, 0])),
+ *   ProtocolError,
+ * );
+ * ```
+ */
+export class ProtocolError extends TetherError {
+  /**
+   * Creates the error.
+   *
+   * @param message What the peer did wrong, naming the value involved.
+   * @param options Standard error options.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super("PROTOCOL_ERROR", message, options);
+    this.name = "ProtocolError";
+  }
+}
+
+/**
+ * The peer speaks another version of the tether messaging protocol. Both
+ * sides fail with this error at the handshake, before any message is read.
+ *
+ * @example Telling the user to upgrade
+ * ```ts
+ * import { ProtocolVersionError } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new ProtocolVersionError(1, 2);
+ * assert.equal(error.code, "PROTOCOL_VERSION");
+ * assert.ok(error.peerVersion > error.version); // this side is older
+ * ```
+ */
+export class ProtocolVersionError extends TetherError {
+  /** The protocol version of this side. */
+  readonly version: number;
+  /** The protocol version the peer announced. */
+  readonly peerVersion: number;
+
+  /**
+   * Creates the error.
+   *
+   * @param version This side's protocol version.
+   * @param peerVersion The peer's protocol version.
+   * @param options Standard error options.
+   */
+  constructor(version: number, peerVersion: number, options?: ErrorOptions) {
+    super(
+      "PROTOCOL_VERSION",
+      `Cannot talk to the peer as it speaks protocol version ${peerVersion}, not ${version}`,
+      options,
+    );
+    this.name = "ProtocolVersionError";
+    this.version = version;
+    this.peerVersion = peerVersion;
+  }
+}
+
+/**
+ * The server's request handler failed. The server sends the error's message
+ * and its `code` (when it has a string one), never its stack.
+ *
+ * @example Branching on the server's code
+ * ```ts
+ * import { RemoteError } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * const error: unknown = new RemoteError("no such user: 42", "NOT_FOUND");
+ * assert.ok(error instanceof RemoteError);
+ * assert.equal(error.code, "REMOTE_ERROR");
+ * assert.equal(error.remoteCode, "NOT_FOUND");
+ * assert.equal(error.remoteMessage, "no such user: 42");
+ * ```
+ */
+export class RemoteError extends TetherError {
+  /** The message of the error the handler threw. */
+  readonly remoteMessage: string;
+  /** The `code` of the error the handler threw, if it had one. */
+  readonly remoteCode: string | undefined;
+
+  /**
+   * Creates the error.
+   *
+   * @param remoteMessage The message of the server's error.
+   * @param remoteCode The code of the server's error, if any.
+   * @param options Standard error options.
+   */
+  constructor(
+    remoteMessage: string,
+    remoteCode?: string,
+    options?: ErrorOptions,
+  ) {
+    super(
+      "REMOTE_ERROR",
+      `Cannot complete request as the server's handler failed${
+        remoteCode ? ` (${remoteCode})` : ""
+      }: ${remoteMessage}`,
+      options,
+    );
+    this.name = "RemoteError";
+    this.remoteMessage = remoteMessage;
+    this.remoteCode = remoteCode;
+  }
+}
+
+/**
+ * No reply arrived within the request's `timeout`. The reply, should it come
+ * later, is dropped.
+ *
+ * @example Telling a request that never left from one that got lost
+ * ```ts
+ * import { RequestTimeoutError } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new RequestTimeoutError(5000, false);
+ * assert.equal(error.code, "REQUEST_TIMEOUT");
+ * assert.equal(error.sent, false); // still queued: no server handled it
+ * ```
+ */
+export class RequestTimeoutError extends TetherError {
+  /** The timeout in milliseconds that expired. */
+  readonly timeout: number;
+  /**
+   * Whether a server may have handled the request. If not, it was still
+   * queued, or a server refused it unread with a goaway.
+   */
+  readonly sent: boolean;
+
+  /**
+   * Creates the error.
+   *
+   * @param timeout The timeout in milliseconds.
+   * @param sent Whether a server may have handled the request.
+   * @param options Standard error options.
+   */
+  constructor(timeout: number, sent: boolean, options?: ErrorOptions) {
+    super(
+      "REQUEST_TIMEOUT",
+      sent
+        ? `Cannot complete request as no reply arrived within ${timeout} ms`
+        : `Cannot send request as no connection was ready within ${timeout} ms`,
+      options,
+    );
+    this.name = "RequestTimeoutError";
+    this.timeout = timeout;
+    this.sent = sent;
+  }
+}
+
+/**
+ * The connection that carried a request ended before its reply arrived. The
+ * server may or may not have handled it; it is not sent again unless the
+ * client's `retryOnReconnect` says so. `cause` is why the connection ended.
+ *
+ * @example Retrying only what is safe to repeat
+ * ```ts
+ * import { RequestInterruptedError } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * const error: unknown = new RequestInterruptedError({
+ *   cause: new Error("reset"),
+ * });
+ * const idempotent = true;
+ * assert.ok(error instanceof RequestInterruptedError && idempotent);
+ * ```
+ */
+export class RequestInterruptedError extends TetherError {
+  /**
+   * Creates the error.
+   *
+   * @param options Standard error options; `cause` is why the connection
+   * ended.
+   */
+  constructor(options?: ErrorOptions) {
+    const why = options?.cause instanceof Error
+      ? `: ${options.cause.message}`
+      : "";
+    super(
+      "REQUEST_INTERRUPTED",
+      `Cannot complete request as its connection ended before the reply${why}`,
+      options,
+    );
+    this.name = "RequestInterruptedError";
+  }
+}
+
+/**
+ * A request was refused at once because `maxInFlight` requests already await
+ * their replies. It was never sent.
+ *
+ * @example Backing off when too much is pending
+ * ```ts
+ * import { TooManyRequestsError } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new TooManyRequestsError(10_000);
+ * assert.equal(error.code, "TOO_MANY_REQUESTS");
+ * assert.equal(error.limit, 10_000);
+ * ```
+ */
+export class TooManyRequestsError extends TetherError {
+  /** The limit on requests awaiting their replies. */
+  readonly limit: number;
+
+  /**
+   * Creates the error.
+   *
+   * @param limit The limit on requests awaiting their replies.
+   * @param options Standard error options.
+   */
+  constructor(limit: number, options?: ErrorOptions) {
+    super(
+      "TOO_MANY_REQUESTS",
+      `Cannot send request as ${limit} requests already await their replies, the limit of 'maxInFlight'`,
+      options,
+    );
+    this.name = "TooManyRequestsError";
+    this.limit = limit;
   }
 }
 

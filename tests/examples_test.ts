@@ -133,3 +133,21 @@ for (const name of RUNTIMES) {
     assert.equal(stdout, "received: hi\nreceived: second line\n");
   });
 }
+
+for (const name of RUNTIMES) {
+  test(`examples/rpc.ts on ${name} shows requests, errors, timeouts, push and a handover`, async () => {
+    const [command, args] = exampleCommand(name, "rpc.ts", ["--port", "0"]);
+    const { code, stdout, stderr } = await runToEnd(command, args, "");
+    assert.equal(code, 0, stderr);
+    const lines = stdout.trimEnd().split("\n");
+    assert.match(lines[0]!, /^listening on 127\.0\.0\.1:\d+$/);
+    assert.deepEqual(lines.slice(1), [
+      "100 concurrent requests: the replies add up to 5050",
+      'remote error BAD_INPUT: add needs two numbers: got "x"',
+      "timed out after 100 ms",
+      "sent first, second, third; replies came: third, second, first",
+      "pushed: tick 1, tick 2, tick 3",
+      "handover: 200 of 200 requests answered",
+    ]);
+  });
+}

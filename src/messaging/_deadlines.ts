@@ -1,0 +1,124 @@
+import type { Clock } from "../clock.ts";
+
+/** Something that expires at a time, unless removed first. */
+export interface Deadline {
+  /** When it expires, in the clock's milliseconds. */
+  at: number;
+  /** Its place in the heap; -1 when not scheduled. */
+  index: number;
+  /** Called once `at` has passed. */
+  expire(): void;
+}
+
+/**
+ * Deadlines of many requests on one timer: a binary min-heap by time, with
+ * the timer set for the earliest. Adding and removing cost O(log n) and no
+ * timer call unless the earliest deadline moves earlier, so 10 000 requests
+ * in flight cost 10 000 heap entries, not 10 000 runtime timers.
+ */
+export class Deadlines {
+  #heap: Deadline[] = [];
+  #clock: Clock;
+  #timer: unknown;
+  #armedAt = Infinity;
+
+  constructor(clock: Clock) {
+    this.#clock = clock;
+  }
+
+  /** How many deadlines are scheduled. */
+  get size(): number {
+    return this.#heap.length;
+  }
+
+  /** Schedules `deadline`, which must not be scheduled already. */
+  add(deadline: Deadline): void {
+    const heap = this.#heap;
+    deadline.index = heap.length;
+    heap.push(deadline);
+    this.#up(deadline.index);
+    if (deadline.at < this.#armedAt) this.#arm(deadline.at);
+  }
+
+  /** Unschedules `deadline`; nothing happens if it is not scheduled. */
+  remove(deadline: Deadline): void {
+    const index = deadline.index;
+    if (index < 0) return;
+    const heap = this.#heap;
+    const last = heap.pop()!;
+    deadline.index = -1;
+    if (last !== deadline) {
+      heap[index] = last;
+      last.index = index;
+      this.#down(index);
+      this.#up(last.index);
+    }
+    // A timer for a later deadline is fine: it finds nothing due and re-arms.
+    // With nothing left, no timer may stay behind.
+    if (heap.length === 0) this.#disarm();
+  }
+
+  #arm(at: number): void {
+    this.#disarm();
+    this.#armedAt = at;
+    // A request awaiting its reply is work in progress: it keeps the
+    // process alive, as a pending reconnection does.
+    this.#timer = this.#clock.setTimeout(
+      () => this.#fire(),
+      Math.max(0, at - this.#clock.now()),
+      true,
+    );
+  }
+
+  #disarm(): void {
+    if (this.#armedAt === Infinity) return;
+    this.#clock.clearTimeout(this.#timer);
+    this.#armedAt = Infinity;
+  }
+
+  #fire(): void {
+    this.#armedAt = Infinity;
+    const now = this.#clock.now();
+    const heap = this.#heap;
+    while (heap.length > 0 && heap[0]!.at <= now) {
+      const due = heap[0]!;
+      this.remove(due);
+      due.expire();
+    }
+    // Timers may fire a little early: what is not yet due waits again.
+    if (heap.length > 0 && this.#armedAt === Infinity) this.#arm(heap[0]!.at);
+  }
+
+  #up(index: number): void {
+    const heap = this.#heap;
+    const item = heap[index]!;
+    while (index > 0) {
+      const parentIndex = (index - 1) >> 1;
+      const parent = heap[parentIndex]!;
+      if (parent.at <= item.at) break;
+      heap[index] = parent;
+      parent.index = index;
+      index = parentIndex;
+    }
+    heap[index] = item;
+    item.index = index;
+  }
+
+  #down(index: number): void {
+    const heap = this.#heap;
+    const item = heap[index]!;
+    const size = heap.length;
+    while (true) {
+      let child = 2 * index + 1;
+      if (child >= size) break;
+      if (child + 1 < size && heap[child + 1]!.at < heap[child]!.at) child++;
+      const smaller = heap[child]!;
+      if (smaller.at >= item.at) break;
+      heap[index] = smaller;
+      smaller.index = index;
+      index = child;
+    }
+    heap[index] = item;
+    item.index = index;
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * Messaging on top of frames: request/reply with many requests in flight on
+ * one connection, replies in any order, server push, heartbeats that cannot
+ * collide with data, and a graceful goaway when a server shuts down. Both
+ * ends first exchange a hello with the protocol's version, so incompatible
+ * peers fail clearly instead of misreading each other.
+ *
+ * The raw framing of {@linkcode listen} and {@linkcode connect} stays as it
+ * is; this layer is opt-in, and both of its ends must use it.
+ *
+ * ```ts
+ * import { createMessageClient, listenMessages } from "@tether/tcp/messaging";
+ * import assert from "node:assert/strict";
+ *
+ * await using server = await listenMessages({
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   onRequest: (payload) => new TextDecoder().decode(payload).toUpperCase(),
+ * });
+ * await using client = createMessageClient({ port: server.addr.port });
+ * const reply = await client.request("hello");
+ * assert.equal(new TextDecoder().decode(reply), "HELLO");
+ * ```
+ *
+ * @module
+ */
+export {
+  decodeEnvelope,
+  encodeEnvelope,
+  PROTOCOL_VERSION,
+} from "./envelope.ts";
+export type { Envelope } from "./envelope.ts";
+export { DEFAULT_HANDSHAKE_TIMEOUT } from "./handshake.ts";
+export {
+  createMessageClient,
+  DEFAULT_MAX_IN_FLIGHT,
+  DEFAULT_REQUEST_TIMEOUT,
+  MessageClient,
+} from "./message_client.ts";
+export type { MessageClientOptions, RequestOptions } from "./message_client.ts";
+export { DEFAULT_MAX_CONCURRENCY, listenMessages } from "./message_server.ts";
+export type {
+  MessagePeer,
+  MessageServer,
+  MessageServerOptions,
+  Reply,
+  RequestHandler,
+} from "./message_server.ts";
+export {
+  ProtocolError,
+  ProtocolVersionError,
+  RemoteError,
+  RequestInterruptedError,
+  RequestTimeoutError,
+  TooManyRequestsError,
+} from "../errors.ts";
