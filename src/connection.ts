@@ -211,8 +211,6 @@ export interface HeartbeatFrames {
  * ```
  */
 export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
-  /** The outgoing frames; `close()` sends a FIN after the queued frames. */
-  readonly writable: WritableStream<Uint8Array | string>;
   /** The local end of the connection. */
   readonly localAddr: NetAddr;
   /** The remote end of the connection. */
@@ -231,6 +229,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   #conn: Conn;
   #frames: FrameReader;
   #writer: FrameWriter;
+  #writable: WritableStream<Uint8Array | string> | undefined;
   #controller = new AbortController();
   #resolveClosed!: () => void;
   #closing: Promise<void> | undefined;
@@ -238,6 +237,9 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   #userSignal: AbortSignal | undefined;
   #onActivity: (() => void) | undefined;
   #lastActivity = 0;
+  // Cleared on release, not by a listener on `signal`: a listener costs an
+  // idle connection more memory than the rest of its timers.
+  #idleTimer: unknown;
   #onUserAbort = () => this.abort(this.#userSignal?.reason);
 
   /**
@@ -288,8 +290,22 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
       // writer holds its batch until the reader has handed out what it has.
       this.#frames,
     );
+    const signal = options.signal;
+    if (signal) {
+      this.#userSignal = signal;
+      if (signal.aborted) this.#onUserAbort();
+      else signal.addEventListener("abort", this.#onUserAbort, { once: true });
+    }
+  }
+
+  /**
+   * The outgoing frames as a stream; `close()` sends a FIN after the queued
+   * frames. Built on first use: an idle connection holds no stream.
+   */
+  get writable(): WritableStream<Uint8Array | string> {
+    if (this.#writable) return this.#writable;
     let watched: Promise<void> | undefined;
-    this.writable = new WritableStream<Uint8Array | string>({
+    return this.#writable = new WritableStream<Uint8Array | string>({
       write: (frame, controller) => {
         const batch = this.#enqueue(toBytes(frame));
         if (this.#writer.queued > this.#highWaterMark) return batch;
@@ -301,12 +317,6 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
       close: () => this.closeWrite(),
       abort: (reason) => this.abort(reason),
     });
-    const signal = options.signal;
-    if (signal) {
-      this.#userSignal = signal;
-      if (signal.aborted) this.#onUserAbort();
-      else signal.addEventListener("abort", this.#onUserAbort, { once: true });
-    }
   }
 
   /** The incoming frames as a stream. It ends when the peer finishes sending. */
@@ -347,15 +357,13 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
       const idle = since === undefined
         ? 0
         : now - Math.max(this.#lastActivity, since);
-      if (idle >= timeout) this.abort(new IdleTimeoutError(timeout));
-      else timer = systemClock.setTimeout(check, timeout - idle, false);
+      if (idle >= timeout) {
+        this.abort(new IdleTimeoutError(timeout));
+      } else {
+        this.#idleTimer = systemClock.setTimeout(check, timeout - idle, false);
+      }
     };
-    let timer = systemClock.setTimeout(check, timeout, false);
-    this.signal.addEventListener(
-      "abort",
-      () => systemClock.clearTimeout(timer),
-      { once: true },
-    );
+    this.#idleTimer = systemClock.setTimeout(check, timeout, false);
   }
 
   /**
@@ -465,6 +473,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   #release(reason: unknown): void {
     if (this.signal.aborted) return;
     this.#userSignal?.removeEventListener("abort", this.#onUserAbort);
+    systemClock.clearTimeout(this.#idleTimer);
     this.#controller.abort(reason);
     this.#conn.close();
     this.#frames.end();

@@ -4,7 +4,9 @@ import { afterTask } from "./runtime/timers.ts";
 
 // Small frames are copied into a batch buffer so that a burst of them leaves
 // in one write; a write costs a syscall, a copy of 64 bytes costs nothing.
-const INITIAL_BUFFER_SIZE = 16 * 1024;
+// The buffer starts small, since a connection that answers only heartbeats
+// keeps it, and doubles as bursts need.
+const INITIAL_BUFFER_SIZE = 512;
 // A batch this large is written at once instead of waiting for the burst to
 // end, so large frames stream instead of piling up.
 const FLUSH_THRESHOLD = 64 * 1024;
@@ -15,6 +17,10 @@ const MAX_RETAINED_BUFFER_SIZE = 1024 * 1024;
 // Microtask turns a held batch is watched before the watch moves to the end
 // of the task: a turn costs less than `setImmediate` while bursts are short.
 const POLL_TURNS = 16;
+
+// Shared by every writer without a buffer of its own; it is never written,
+// since it has no room.
+const NO_BUFFER = new Uint8Array(0);
 
 /** What a {@linkcode FrameWriter} needs to know of the read side. */
 export interface ReadProgress {
@@ -61,7 +67,7 @@ export class FrameWriter {
   #write: (chunk: Uint8Array) => Promise<void>;
   #reader: ReadProgress;
   // Allocated on first use: an idle connection holds no batch buffer.
-  #buffer: Uint8Array<ArrayBuffer> = new Uint8Array(0);
+  #buffer: Uint8Array<ArrayBuffer> = NO_BUFFER;
   #spare: Uint8Array<ArrayBuffer> | undefined;
   #start = 0;
   #length = 0;
@@ -248,7 +254,7 @@ export class FrameWriter {
         this.#segments = [];
         this.#batch = undefined;
         this.#batchBytes = 0;
-        this.#buffer = this.#spare ?? new Uint8Array(0);
+        this.#buffer = this.#spare ?? NO_BUFFER;
         this.#spare = undefined;
         this.#start = this.#length = 0;
         for (const segment of segments) await this.#write(segment);

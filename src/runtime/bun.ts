@@ -93,11 +93,11 @@ interface ReadWaiter {
 }
 
 class BunConn implements Conn {
-  readonly writable: WritableStream<Uint8Array>;
   readonly localAddr: NetAddr;
   readonly remoteAddr: NetAddr;
   #socket: BunSocket;
   #readable: ReadableStream<Uint8Array> | undefined;
+  #writable: WritableStream<Uint8Array> | undefined;
   #chunks: Uint8Array[] = [];
   #queuedBytes = 0;
   #reader: ReadWaiter | undefined;
@@ -119,7 +119,11 @@ class BunConn implements Conn {
       hostname: socket.remoteAddress,
       port: socket.remotePort,
     };
-    this.writable = writableFor(this);
+  }
+
+  // Built on first use: connections framed by tether use `write()`.
+  get writable(): WritableStream<Uint8Array> {
+    return this.#writable ??= writableFor(this);
   }
 
   // Built on first use: connections framed by tether read through `read()`.

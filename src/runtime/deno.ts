@@ -79,7 +79,7 @@ function denoNet(): DenoNet {
 // left; chunks still held keep their old slab alive. Every connection waiting
 // for data holds one, so slabs start small; they double while reads fill what
 // they are offered, and halve when a whole slab saw only small reads.
-const MIN_SLAB_SIZE = 4 * 1024;
+const MIN_SLAB_SIZE = 1024;
 const MAX_SLAB_SIZE = 64 * 1024;
 
 function addr(a: NetAddr): NetAddr {
@@ -89,11 +89,11 @@ function addr(a: NetAddr): NetAddr {
 // `conn.readable` is not used: it closes the whole socket at end-of-stream,
 // which makes half-close impossible (denoland/deno#22258).
 class DenoConn implements Conn {
-  readonly writable: WritableStream<Uint8Array>;
   readonly localAddr: NetAddr;
   readonly remoteAddr: NetAddr;
   #conn: DenoTcpConn;
   #readable: ReadableStream<Uint8Array> | undefined;
+  #writable: WritableStream<Uint8Array> | undefined;
   #slab: Uint8Array | undefined;
   #used = 0;
   #slabSize = MIN_SLAB_SIZE;
@@ -106,7 +106,11 @@ class DenoConn implements Conn {
     this.#conn = conn;
     this.localAddr = addr(conn.localAddr);
     this.remoteAddr = addr(conn.remoteAddr);
-    this.writable = writableFor(this);
+  }
+
+  // Built on first use: connections framed by tether use `write()`.
+  get writable(): WritableStream<Uint8Array> {
+    return this.#writable ??= writableFor(this);
   }
 
   // Built on first use: connections framed by tether read through `read()`.
