@@ -13,12 +13,14 @@ import {
   listenMessages,
   type MessageClientOptions,
   type MessagePeer,
+  type MessageServer,
   type MessageServerOptions,
   ProtocolError,
   ProtocolVersionError,
   RemoteError,
   RequestInterruptedError,
   RequestTimeoutError,
+  TetherError,
   TooManyRequestsError,
 } from "../mod.ts";
 import { FakeClock } from "./_fake_clock.ts";
@@ -434,6 +436,141 @@ test("MessagePeer.close() sends goaway; the client finishes and reconnects", asy
   assert.ok(peers[0]!.signal.aborted);
   assert.equal(text.decode(await client.request("two")), "two");
   assert.equal(peers.length, 2, "a second connection");
+});
+
+/**
+ * Counts the one-way messages each server's `onMessage` receives, by
+ * payload, across servers.
+ */
+function messageLog() {
+  const received = new Map<string, string[]>();
+  return {
+    received,
+    onMessage: (server: string) => (payload: Uint8Array) => {
+      const key = text.decode(payload);
+      received.set(key, [...(received.get(key) ?? []), server]);
+    },
+  };
+}
+
+test("server.close() mid-stream loses no one-way message: each reaches one server once, or its send() rejects", async () => {
+  const log = messageLog();
+  const first = await startServer({ onMessage: log.onMessage("A") });
+  const port = first.addr.port;
+  await using client = startClient(port, {
+    reconnect: { minTimeout: 10, maxTimeout: 50 },
+  });
+  await client.waitFor("open");
+  const outcomes: Promise<unknown>[] = [];
+  let closing: Promise<void> | undefined;
+  let second: Promise<MessageServer> | undefined;
+  for (let n = 0; n < 2000; n++) {
+    const sent = client.send(`m${n}`);
+    outcomes.push(sent.then(() => undefined, (error: unknown) => error));
+    if (n === 500) {
+      closing = first.close();
+      second = closing.then(() =>
+        startServer({
+          port,
+          onMessage: log.onMessage("B"),
+          onRequest: () => "sync",
+        })
+      );
+    }
+    // Written to a socket, or queued: awaiting every tenth lets the goaway
+    // arrive while messages are still being written.
+    if (n % 10 === 0) await sent.catch(() => {});
+    // The rest can only go to the second server.
+    if (n === 1000) await closing;
+  }
+  await using next = await second!;
+  // Taken in order: once answered, every earlier message was handled.
+  await client.request("sync");
+  const errors = await Promise.all(outcomes);
+  for (let n = 0; n < 2000; n++) {
+    const servers = log.received.get(`m${n}`) ?? [];
+    const error = errors[n];
+    if (error === undefined) assert.equal(servers.length, 1, `m${n}`);
+    else {
+      assert.ok(error instanceof TetherError, `m${n}: ${error}`);
+      assert.ok(servers.length <= 1, `m${n}`);
+    }
+  }
+  const by = (server: string) =>
+    [...log.received.values()].filter((servers) => servers[0] === server);
+  assert.ok(by("A").length > 500, "the first server took its share");
+  assert.ok(by("B").length > 0, "the second server took the rest");
+  assert.equal(next.peers.size, 1);
+});
+
+test("MessagePeer.close() delivers the one-way messages already in flight", async () => {
+  const received: string[] = [];
+  const peers: MessagePeer[] = [];
+  const closed: Promise<void>[] = [];
+  await using server = await startServer({
+    onConnect: (peer) => void peers.push(peer),
+    onMessage: (payload, peer) => {
+      received.push(text.decode(payload));
+      if (received.length === 100) closed.push(peer.close());
+    },
+    onRequest: () => "sync",
+  });
+  await using client = startClient(server.addr.port, {
+    reconnect: { minTimeout: 10 },
+  });
+  const sends: Promise<void>[] = [];
+  for (let n = 0; n < 1000; n++) {
+    sends.push(client.send(`m${n}`));
+    if (n % 10 === 0) await sends[n];
+  }
+  await Promise.all(sends);
+  await client.request("sync");
+  await Promise.all(closed);
+  assert.deepEqual(
+    received,
+    Array.from({ length: 1000 }, (_, n) => `m${n}`),
+    "each once, in order",
+  );
+  assert.equal(peers.length, 2, "the rest went on a second connection");
+  assert.ok(peers[0]!.signal.aborted);
+});
+
+test("after a goaway the server still takes one-way messages, refuses requests unread, and stops reading after shutdownTimeout", async () => {
+  const received: string[] = [];
+  const handled: string[] = [];
+  const server = await startServer({
+    shutdownTimeout: 50,
+    onMessage: (payload) => void received.push(text.decode(payload)),
+    onRequest: (payload) => void handled.push(text.decode(payload)),
+  });
+  await using raw = await connect({ port: server.addr.port });
+  await rawHello(raw, "client");
+  await raw.send(
+    encodeEnvelope({ kind: "request", id: 0, payload: bytes("accepted") }),
+  );
+  const [reply] = await take(raw, 1);
+  assert.deepEqual(decodeEnvelope(reply!), {
+    kind: "response",
+    id: 0,
+    payload: new Uint8Array(),
+  });
+  const closing = server.close();
+  const [goaway] = await take(raw, 1);
+  assert.deepEqual(decodeEnvelope(goaway!), { kind: "goaway", nextId: 1 });
+  await raw.send(encodeEnvelope({ kind: "data", payload: bytes("late note") }));
+  await raw.send(
+    encodeEnvelope({ kind: "request", id: 1, payload: bytes("refused") }),
+  );
+  // This client never finishes sending: the server stops reading it after
+  // shutdownTimeout, then closes.
+  assert.deepEqual(
+    await Array.fromAsync(raw),
+    [],
+    "no reply to the refused request",
+  );
+  await closing;
+  assert.deepEqual(received, ["late note"]);
+  assert.deepEqual(handled, ["accepted"]);
 });
 
 test("the server pushes to one client or broadcasts to all; clients send one-way messages", async () => {
