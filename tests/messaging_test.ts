@@ -15,6 +15,7 @@ import {
   type MessagePeer,
   type MessageServer,
   type MessageServerOptions,
+  type MessageSession,
   ProtocolError,
   ProtocolVersionError,
   RemoteError,
@@ -383,6 +384,102 @@ test("a request waiting to be retried still times out, and is then never sent", 
   await client.waitFor("open");
   assert.equal(text.decode(await client.request("probe")), "probe");
   assert.deepEqual(seen, ["0:once", "1:probe"]);
+});
+
+test("onConnect logs in through its session before anything queued goes out, on every connection", async () => {
+  const seen: string[] = [];
+  const peers: MessagePeer[] = [];
+  await using server = await startServer({
+    onConnect: (peer) => {
+      peers.push(peer);
+      return peer.push(`welcome ${peers.length}`);
+    },
+    onMessage: (payload) => void seen.push(text.decode(payload)),
+    onRequest: (payload) => {
+      seen.push(text.decode(payload));
+      return `ok ${text.decode(payload)}`;
+    },
+  });
+  const states: string[] = [];
+  const replies: string[] = [];
+  await using client = startClient(server.addr.port, {
+    reconnect: { minTimeout: 10 },
+    onConnect: async (session: MessageSession) => {
+      states.push(client.state);
+      assert.equal(session.remoteAddr.port, server.addr.port);
+      await session.send("hello");
+      replies.push(text.decode(await session.request("login")));
+    },
+  });
+  // Queued before the connection: they go out after the login.
+  const queued = client.request("work");
+  const note = client.send("note");
+  assert.equal(text.decode(await queued), "ok work");
+  await note;
+  assert.deepEqual(seen, ["hello", "login", "work", "note"]);
+  assert.deepEqual(states, ["connecting"]);
+
+  await peers[0]!.close();
+  assert.equal(text.decode(await client.request("more")), "ok more");
+  assert.deepEqual(seen.slice(4), ["hello", "login", "more"]);
+  assert.deepEqual(replies, ["ok login", "ok login"]);
+  assert.deepEqual(states, ["connecting", "reconnecting"]);
+  // Pushes sent while onConnect ran are delivered, in order.
+  const pushes: string[] = [];
+  for await (const message of client) {
+    pushes.push(text.decode(message));
+    if (pushes.length === 2) break;
+  }
+  assert.deepEqual(pushes, ["welcome 1", "welcome 2"]);
+});
+
+test("an onConnect that throws fails the client like a failed connect; nothing queued is sent", async () => {
+  const seen: string[] = [];
+  await using server = await startServer({
+    onRequest: (payload) => {
+      seen.push(text.decode(payload));
+      throw Object.assign(new Error("bad token"), { code: "AUTH" });
+    },
+  });
+  const client = startClient(server.addr.port, {
+    onConnect: async (session) => {
+      await session.request("login");
+    },
+  });
+  const queued = client.request("work");
+  const status = await client.closed;
+  assert.equal(status.reason, "failed");
+  assert.ok(status.error instanceof RemoteError);
+  assert.equal(status.error.remoteCode, "AUTH");
+  await assert.rejects(queued, (error: unknown) => {
+    assert.ok(error instanceof ConnectionClosedError);
+    assert.equal(error.cause, status.error);
+    return true;
+  });
+  assert.deepEqual(seen, ["login"]);
+});
+
+test("a connection that breaks during onConnect is retried; its requests are never sent on another", async () => {
+  const seen: string[] = [];
+  await using server = await breaksFirstConnection(seen);
+  const interrupted: unknown[] = [];
+  await using client = startClient(server.addr.port, {
+    retryOnReconnect: true,
+    reconnect: { minTimeout: 10 },
+    onConnect: async (session) => {
+      try {
+        await session.request("login");
+      } catch (error) {
+        interrupted.push(error);
+        throw new Error("what the hook makes of it");
+      }
+    },
+  });
+  assert.equal(text.decode(await client.request("work")), "work");
+  assert.deepEqual(seen, ["0:login", "1:login", "1:work"]);
+  assert.equal(interrupted.length, 1);
+  assert.ok(interrupted[0] instanceof RequestInterruptedError);
+  assert.equal(client.state, "open");
 });
 
 test("server.close() under load sends goaway: no request is lost, none is handled twice", async () => {
