@@ -137,6 +137,7 @@ export type {
   MessagePeer,
   MessageServer,
   MessageServerOptions,
+  MessageSession,
   Reply,
   RequestHandler,
   RequestOptions,

@@ -370,17 +370,31 @@ interface Watcher {
  */
 export type FrameFilter = (frame: Uint8Array, conn: Connection) => boolean;
 
-// Kept out of the options: the only filter is that of a protocol layered on
-// the client, which owns the client it creates.
-const frameFilters = new WeakMap<Client, FrameFilter>();
+/** What a protocol layered on a {@linkcode Client} plugs into it. */
+export interface ProtocolLayer {
+  /**
+   * Routes the incoming frames first: the protocol takes its replies there,
+   * knowing which connection each came on, and leaves the rest to the
+   * client's stream.
+   */
+  filter: FrameFilter;
+  /**
+   * Runs once `onConnect` has finished, with the frames of the connection
+   * already flowing through `filter`, before queued frames are sent and the
+   * state becomes `open`: the protocol's own start, which may await
+   * replies. A failure, or the connection ending first, fails the attempt
+   * as a failing `onConnect` does.
+   */
+  opening?: (conn: Connection) => Promise<void>;
+}
 
-/**
- * Routes the incoming frames of `client` through `filter` first: a protocol
- * layered on a client takes its replies there, knowing which connection
- * each came on, and leaves the rest to the client's stream.
- */
-export function filterFrames(client: Client, filter: FrameFilter): void {
-  frameFilters.set(client, filter);
+// Kept out of the options: the only layer is a protocol built on the client,
+// which owns the client it creates.
+const layers = new WeakMap<Client, ProtocolLayer>();
+
+/** Plugs a protocol into `client`; see {@linkcode ProtocolLayer}. */
+export function layerProtocol(client: Client, layer: ProtocolLayer): void {
+  layers.set(client, layer);
 }
 
 // Frames received but not yet read by the application; past this the
@@ -457,7 +471,8 @@ export class Client extends EventTarget
     reason: undefined,
   };
   #conn: Connection | undefined;
-  // A connection still in `onConnect`: stopping must interrupt it too.
+  // A connection still opening (`onConnect`, a layer's opening): stopping
+  // must interrupt it too.
   #pending: Connection | undefined;
   #lifecycle = new AbortController();
   #stopping = false;
@@ -732,8 +747,6 @@ export class Client extends EventTarget
         return;
       }
 
-      opened = true;
-      const openedAt = this.#clock.now();
       if (this.#heartbeat) {
         heartbeat = new Heartbeat(this.#heartbeat, this.#clock, {
           ping: () => void conn.send(this.#heartbeat!.ping).catch(() => {}),
@@ -741,10 +754,35 @@ export class Client extends EventTarget
           dead: (error) => conn.abort(error),
         }, AbortSignal.any([conn.signal, this.#lifecycle.signal]));
       }
+      let pumping: Promise<unknown> | undefined;
+      const opening = layers.get(this)?.opening;
+      if (opening) {
+        pumping = this.#pump(conn, heartbeat);
+        const failure = await this.#open(conn, opening, pumping);
+        if (failure || this.#stopping) {
+          heartbeat = undefined;
+          conn.abort(failure ? failure.error : this.#lifecycle.signal.reason);
+          await pumping;
+          await conn.closed;
+          if (this.#stopping) return;
+          const delay = this.#retryAfter(
+            failure!.error,
+            attempt,
+            retry++,
+            outageStart,
+          );
+          if (delay === undefined) return;
+          await this.#sleep(delay);
+          continue;
+        }
+      }
+
+      opened = true;
+      const openedAt = this.#clock.now();
       this.#conn = conn;
       this.#queue.flush((frame) => conn.send(frame));
       this.#update({ state: "open", attempt: 0, error: undefined });
-      const ended = await this.#pump(conn, heartbeat);
+      const ended = await (pumping ?? this.#pump(conn, heartbeat));
       this.#conn = undefined;
       heartbeat = undefined;
       // The old connection is gone for good before a new one is dialled.
@@ -760,6 +798,31 @@ export class Client extends EventTarget
       const delay = this.#retryAfter(ended, attempt, retry++, outageStart);
       if (delay === undefined) return;
       await this.#sleep(delay);
+    }
+  }
+
+  /**
+   * Runs a layered protocol's opening while the connection's frames flow;
+   * returns what failed the attempt, if anything.
+   */
+  async #open(
+    conn: Connection,
+    opening: (conn: Connection) => Promise<void>,
+    pumping: Promise<unknown>,
+  ): Promise<{ error: unknown } | undefined> {
+    this.#pending = conn;
+    try {
+      const ended = await Promise.race([
+        opening(conn).then(() => undefined),
+        // The connection ended first: nothing will answer the opening.
+        pumping.then((error) => ({ error })),
+      ]);
+      if (ended) return ended;
+      return conn.signal.aborted ? { error: conn.signal.reason } : undefined;
+    } catch (error) {
+      return { error };
+    } finally {
+      this.#pending = undefined;
     }
   }
 
@@ -866,7 +929,7 @@ export class Client extends EventTarget
     heartbeat: Heartbeat | undefined,
   ): Promise<unknown> {
     const frames = conn[Symbol.asyncIterator]();
-    const filter = frameFilters.get(this);
+    const filter = layers.get(this)?.filter;
     const ended = new Promise<void>((resolve) => {
       if (conn.signal.aborted) resolve();
       conn.signal.addEventListener("abort", () => resolve(), { once: true });

@@ -332,6 +332,7 @@ class TcpServer implements Server {
   #tasks = new Map<Connection, Promise<void>>();
   #stopping = new AbortController();
   #closing: Promise<void> | undefined;
+  #stopAccepting: Promise<void> | undefined;
   #shutdownReason: ConnectionClosedError | undefined;
   #accepting: Promise<void>;
   #resolveFinished!: () => void;
@@ -443,10 +444,17 @@ class TcpServer implements Server {
     return this.#closing ??= this.#shutdown();
   }
 
+  /** Closes the listener, leaving the connections already accepted be. */
+  stopAccepting(): Promise<void> {
+    return this.#stopAccepting ??= (async () => {
+      this.#stopping.abort();
+      this.#listener.close();
+      await this.#accepting;
+    })();
+  }
+
   async #shutdown(): Promise<void> {
-    this.#stopping.abort();
-    this.#listener.close();
-    await this.#accepting;
+    await this.stopAccepting();
     for (const conn of this.#tasks.keys()) conn.drain();
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
@@ -468,6 +476,17 @@ class TcpServer implements Server {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+/**
+ * Stops `server` accepting connections and frees its address, without
+ * touching the connections already accepted: a protocol layered on the
+ * server ends those its own way before {@linkcode Server.close}.
+ */
+export function stopAccepting(server: Server): Promise<void> {
+  return server instanceof TcpServer
+    ? server.stopAccepting()
+    : Promise.resolve();
 }
 
 function toBytes(payload: Uint8Array | string): Uint8Array {

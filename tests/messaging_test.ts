@@ -13,12 +13,15 @@ import {
   listenMessages,
   type MessageClientOptions,
   type MessagePeer,
+  type MessageServer,
   type MessageServerOptions,
+  type MessageSession,
   ProtocolError,
   ProtocolVersionError,
   RemoteError,
   RequestInterruptedError,
   RequestTimeoutError,
+  TetherError,
   TooManyRequestsError,
 } from "../mod.ts";
 import { FakeClock } from "./_fake_clock.ts";
@@ -383,6 +386,102 @@ test("a request waiting to be retried still times out, and is then never sent", 
   assert.deepEqual(seen, ["0:once", "1:probe"]);
 });
 
+test("onConnect logs in through its session before anything queued goes out, on every connection", async () => {
+  const seen: string[] = [];
+  const peers: MessagePeer[] = [];
+  await using server = await startServer({
+    onConnect: (peer) => {
+      peers.push(peer);
+      return peer.push(`welcome ${peers.length}`);
+    },
+    onMessage: (payload) => void seen.push(text.decode(payload)),
+    onRequest: (payload) => {
+      seen.push(text.decode(payload));
+      return `ok ${text.decode(payload)}`;
+    },
+  });
+  const states: string[] = [];
+  const replies: string[] = [];
+  await using client = startClient(server.addr.port, {
+    reconnect: { minTimeout: 10 },
+    onConnect: async (session: MessageSession) => {
+      states.push(client.state);
+      assert.equal(session.remoteAddr.port, server.addr.port);
+      await session.send("hello");
+      replies.push(text.decode(await session.request("login")));
+    },
+  });
+  // Queued before the connection: they go out after the login.
+  const queued = client.request("work");
+  const note = client.send("note");
+  assert.equal(text.decode(await queued), "ok work");
+  await note;
+  assert.deepEqual(seen, ["hello", "login", "work", "note"]);
+  assert.deepEqual(states, ["connecting"]);
+
+  await peers[0]!.close();
+  assert.equal(text.decode(await client.request("more")), "ok more");
+  assert.deepEqual(seen.slice(4), ["hello", "login", "more"]);
+  assert.deepEqual(replies, ["ok login", "ok login"]);
+  assert.deepEqual(states, ["connecting", "reconnecting"]);
+  // Pushes sent while onConnect ran are delivered, in order.
+  const pushes: string[] = [];
+  for await (const message of client) {
+    pushes.push(text.decode(message));
+    if (pushes.length === 2) break;
+  }
+  assert.deepEqual(pushes, ["welcome 1", "welcome 2"]);
+});
+
+test("an onConnect that throws fails the client like a failed connect; nothing queued is sent", async () => {
+  const seen: string[] = [];
+  await using server = await startServer({
+    onRequest: (payload) => {
+      seen.push(text.decode(payload));
+      throw Object.assign(new Error("bad token"), { code: "AUTH" });
+    },
+  });
+  const client = startClient(server.addr.port, {
+    onConnect: async (session) => {
+      await session.request("login");
+    },
+  });
+  const queued = client.request("work");
+  const status = await client.closed;
+  assert.equal(status.reason, "failed");
+  assert.ok(status.error instanceof RemoteError);
+  assert.equal(status.error.remoteCode, "AUTH");
+  await assert.rejects(queued, (error: unknown) => {
+    assert.ok(error instanceof ConnectionClosedError);
+    assert.equal(error.cause, status.error);
+    return true;
+  });
+  assert.deepEqual(seen, ["login"]);
+});
+
+test("a connection that breaks during onConnect is retried; its requests are never sent on another", async () => {
+  const seen: string[] = [];
+  await using server = await breaksFirstConnection(seen);
+  const interrupted: unknown[] = [];
+  await using client = startClient(server.addr.port, {
+    retryOnReconnect: true,
+    reconnect: { minTimeout: 10 },
+    onConnect: async (session) => {
+      try {
+        await session.request("login");
+      } catch (error) {
+        interrupted.push(error);
+        throw new Error("what the hook makes of it");
+      }
+    },
+  });
+  assert.equal(text.decode(await client.request("work")), "work");
+  assert.deepEqual(seen, ["0:login", "1:login", "1:work"]);
+  assert.equal(interrupted.length, 1);
+  assert.ok(interrupted[0] instanceof RequestInterruptedError);
+  assert.equal(client.state, "open");
+});
+
 test("server.close() under load sends goaway: no request is lost, none is handled twice", async () => {
   const handled = new Map<string, number>();
   const count = (server: string) => (payload: Uint8Array) => {
@@ -434,6 +533,141 @@ test("MessagePeer.close() sends goaway; the client finishes and reconnects", asy
   assert.ok(peers[0]!.signal.aborted);
   assert.equal(text.decode(await client.request("two")), "two");
   assert.equal(peers.length, 2, "a second connection");
+});
+
+/**
+ * Counts the one-way messages each server's `onMessage` receives, by
+ * payload, across servers.
+ */
+function messageLog() {
+  const received = new Map<string, string[]>();
+  return {
+    received,
+    onMessage: (server: string) => (payload: Uint8Array) => {
+      const key = text.decode(payload);
+      received.set(key, [...(received.get(key) ?? []), server]);
+    },
+  };
+}
+
+test("server.close() mid-stream loses no one-way message: each reaches one server once, or its send() rejects", async () => {
+  const log = messageLog();
+  const first = await startServer({ onMessage: log.onMessage("A") });
+  const port = first.addr.port;
+  await using client = startClient(port, {
+    reconnect: { minTimeout: 10, maxTimeout: 50 },
+  });
+  await client.waitFor("open");
+  const outcomes: Promise<unknown>[] = [];
+  let closing: Promise<void> | undefined;
+  let second: Promise<MessageServer> | undefined;
+  for (let n = 0; n < 2000; n++) {
+    const sent = client.send(`m${n}`);
+    outcomes.push(sent.then(() => undefined, (error: unknown) => error));
+    if (n === 500) {
+      closing = first.close();
+      second = closing.then(() =>
+        startServer({
+          port,
+          onMessage: log.onMessage("B"),
+          onRequest: () => "sync",
+        })
+      );
+    }
+    // Written to a socket, or queued: awaiting every tenth lets the goaway
+    // arrive while messages are still being written.
+    if (n % 10 === 0) await sent.catch(() => {});
+    // The rest can only go to the second server.
+    if (n === 1000) await closing;
+  }
+  await using next = await second!;
+  // Taken in order: once answered, every earlier message was handled.
+  await client.request("sync");
+  const errors = await Promise.all(outcomes);
+  for (let n = 0; n < 2000; n++) {
+    const servers = log.received.get(`m${n}`) ?? [];
+    const error = errors[n];
+    if (error === undefined) assert.equal(servers.length, 1, `m${n}`);
+    else {
+      assert.ok(error instanceof TetherError, `m${n}: ${error}`);
+      assert.ok(servers.length <= 1, `m${n}`);
+    }
+  }
+  const by = (server: string) =>
+    [...log.received.values()].filter((servers) => servers[0] === server);
+  assert.ok(by("A").length > 500, "the first server took its share");
+  assert.ok(by("B").length > 0, "the second server took the rest");
+  assert.equal(next.peers.size, 1);
+});
+
+test("MessagePeer.close() delivers the one-way messages already in flight", async () => {
+  const received: string[] = [];
+  const peers: MessagePeer[] = [];
+  const closed: Promise<void>[] = [];
+  await using server = await startServer({
+    onConnect: (peer) => void peers.push(peer),
+    onMessage: (payload, peer) => {
+      received.push(text.decode(payload));
+      if (received.length === 100) closed.push(peer.close());
+    },
+    onRequest: () => "sync",
+  });
+  await using client = startClient(server.addr.port, {
+    reconnect: { minTimeout: 10 },
+  });
+  const sends: Promise<void>[] = [];
+  for (let n = 0; n < 1000; n++) {
+    sends.push(client.send(`m${n}`));
+    if (n % 10 === 0) await sends[n];
+  }
+  await Promise.all(sends);
+  await client.request("sync");
+  await Promise.all(closed);
+  assert.deepEqual(
+    received,
+    Array.from({ length: 1000 }, (_, n) => `m${n}`),
+    "each once, in order",
+  );
+  assert.equal(peers.length, 2, "the rest went on a second connection");
+  assert.ok(peers[0]!.signal.aborted);
+});
+
+test("after a goaway the server still takes one-way messages, refuses requests unread, and stops reading after shutdownTimeout", async () => {
+  const received: string[] = [];
+  const handled: string[] = [];
+  const server = await startServer({
+    shutdownTimeout: 50,
+    onMessage: (payload) => void received.push(text.decode(payload)),
+    onRequest: (payload) => void handled.push(text.decode(payload)),
+  });
+  await using raw = await connect({ port: server.addr.port });
+  await rawHello(raw, "client");
+  await raw.send(
+    encodeEnvelope({ kind: "request", id: 0, payload: bytes("accepted") }),
+  );
+  const [reply] = await take(raw, 1);
+  assert.deepEqual(decodeEnvelope(reply!), {
+    kind: "response",
+    id: 0,
+    payload: new Uint8Array(),
+  });
+  const closing = server.close();
+  const [goaway] = await take(raw, 1);
+  assert.deepEqual(decodeEnvelope(goaway!), { kind: "goaway", nextId: 1 });
+  await raw.send(encodeEnvelope({ kind: "data", payload: bytes("late note") }));
+  await raw.send(
+    encodeEnvelope({ kind: "request", id: 1, payload: bytes("refused") }),
+  );
+  // This client never finishes sending: the server stops reading it after
+  // shutdownTimeout, then closes.
+  assert.deepEqual(
+    await Array.fromAsync(raw),
+    [],
+    "no reply to the refused request",
+  );
+  await closing;
+  assert.deepEqual(received, ["late note"]);
+  assert.deepEqual(handled, ["accepted"]);
 });
 
 test("the server pushes to one client or broadcasts to all; clients send one-way messages", async () => {

@@ -4,7 +4,7 @@ import {
   type ClientOptions,
   type ClientState,
   type ClientStatus,
-  filterFrames,
+  layerProtocol,
   StatusEvent,
 } from "../client.ts";
 import { type Clock, systemClock } from "../clock.ts";
@@ -19,6 +19,7 @@ import {
 } from "../errors.ts";
 import type { Framing } from "../framing/framing.ts";
 import type { HeartbeatOptions } from "../heartbeat.ts";
+import type { NetAddr } from "../runtime/types.ts";
 import { DEFAULT_QUEUE_BYTES, type QueueOptions } from "../send_queue.ts";
 import { handleControl } from "./_control.ts";
 import { type Deadline, Deadlines } from "./_deadlines.ts";
@@ -162,6 +163,114 @@ export interface MessageClientOptions
    * @default {10000}
    */
   handshakeTimeout?: number;
+  /**
+   * Runs after each (re)connection's handshake, before queued requests and
+   * messages go out and before the state becomes `open`: authenticate,
+   * resubscribe. Make its requests through the {@linkcode MessageSession}
+   * it gets: they go out on this connection at once, ahead of the queue,
+   * and their replies arrive while it runs. The client's own `request()`
+   * and `send()` wait in the queue until it returns, so awaiting one of
+   * them inside it only ends with the request's timeout. Pushes that arrive
+   * meanwhile are delivered as usual.
+   *
+   * If it throws, the connection is dropped and the error is handled like
+   * a failed attempt, as with {@linkcode ClientOptions.onConnect}: retried
+   * if `reconnect.isRetriable` says so (by default only connection
+   * failures), otherwise the client closes with reason `failed`: a
+   * {@linkcode RemoteError} from a refused login does that. If the
+   * connection ends while it runs, the attempt fails with the connection's
+   * error, whatever it throws, and it runs again on the next connection.
+   */
+  onConnect?: (session: MessageSession) => void | Promise<void>;
+}
+
+/**
+ * One connection of a {@linkcode MessageClient}, as its
+ * {@linkcode MessageClientOptions.onConnect} sees it: requests and messages
+ * sent through it go out on this connection at once, ahead of the client's
+ * queue. They are never sent on another connection: if this one ends
+ * first, a request fails with {@linkcode RequestInterruptedError} (even with
+ * `retryOnReconnect`), and after a goaway with
+ * {@linkcode ConnectionClosedError}. Request timeouts and `maxInFlight`
+ * apply as to the client's own requests.
+ *
+ * @example Logging in on every connection
+ * ```ts
+ * import {
+ *   createMessageClient,
+ *   listenMessages,
+ *   type MessagePeer,
+ *   type MessageSession,
+ * } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * const text = new TextDecoder();
+ * const users = new WeakMap<MessagePeer, string>();
+ * await using server = await listenMessages({
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   onRequest: (payload, peer) => {
+ *     const [verb, arg] = text.decode(payload).split(" ");
+ *     if (verb === "LOGIN") {
+ *       if (arg !== "s3cret") {
+ *         throw Object.assign(new Error("bad token"), { code: "AUTH" });
+ *       }
+ *       users.set(peer, "ada");
+ *       return "welcome";
+ *     }
+ *     const user = users.get(peer);
+ *     if (!user) throw Object.assign(new Error("log in first"), { code: "AUTH" });
+ *     return `${user}: ${verb}`;
+ *   },
+ * });
+ * await using client = createMessageClient({
+ *   port: server.addr.port,
+ *   onConnect: async (session: MessageSession) => {
+ *     // The queued request below waits until this login is answered.
+ *     await session.request("LOGIN s3cret");
+ *   },
+ * });
+ * assert.equal(text.decode(await client.request("HELLO")), "ada: HELLO");
+ * ```
+ */
+export interface MessageSession {
+  /** The client's end of the connection. */
+  readonly localAddr: NetAddr;
+  /** The server's end of the connection. */
+  readonly remoteAddr: NetAddr;
+  /** Aborted once the connection is closed, with the reason. */
+  readonly signal: AbortSignal;
+  /**
+   * Sends a request on this connection and waits for its reply, as
+   * {@linkcode MessageClient.request} does.
+   *
+   * @param payload The request.
+   * @param options A `timeout` and a `signal` for this request.
+   * @returns The reply's payload.
+   * @throws {RemoteError} If the server's handler failed.
+   * @throws {RequestTimeoutError} If no reply came within the timeout.
+   * @throws {RequestInterruptedError} If the connection ended before the
+   * reply.
+   * @throws {TooManyRequestsError} If `maxInFlight` requests are pending.
+   * @throws {ConnectionClosedError} If the connection or the client is
+   * closed, or the server sent goaway.
+   * @throws {FrameTooLargeError} If the request exceeds the framing's limit.
+   */
+  request(
+    payload: Uint8Array | string,
+    options?: RequestOptions,
+  ): Promise<Uint8Array>;
+  /**
+   * Sends a one-way message on this connection, as
+   * {@linkcode MessageClient.send} does.
+   *
+   * @param payload The message.
+   * @returns A promise that settles once the message is written.
+   * @throws {ConnectionClosedError} If the connection or the client is
+   * closed, or the server sent goaway.
+   * @throws {FrameTooLargeError} If the message exceeds the framing's limit.
+   */
+  send(payload: Uint8Array | string): Promise<void>;
 }
 
 /**
@@ -219,6 +328,8 @@ interface Session {
 /** A request awaiting its reply. */
 interface Call extends Deadline {
   readonly frame: Uint8Array;
+  // Made in `onConnect`: it belongs to its connection, never to another.
+  readonly pinned: boolean;
   readonly timeout: number;
   readonly resolve: (reply: Uint8Array) => void;
   readonly reject: (reason: unknown) => void;
@@ -255,7 +366,8 @@ const encoder = new TextEncoder();
  * ## What happens to a request
  *
  * - While no connection is ready, a request waits in the queue (bounded by
- *   `queue`), and goes out once the handshake with the next server is done.
+ *   `queue`), and goes out once the handshake with the next server is done
+ *   and `onConnect` has finished.
  * - On a connection, it gets the next id of that connection and waits for
  *   the reply with that id; replies may come in any order.
  * - If its `timeout` passes or its `signal` aborts, it rejects at once; a
@@ -267,6 +379,19 @@ const encoder = new TextEncoder();
  *   on the next connection (they were never handled), the others get their
  *   replies, new ones wait for the next connection, and the client
  *   reconnects with backoff once nothing is left in flight.
+ *
+ * ## Pushes hold back replies when nobody reads them
+ *
+ * Pushes and replies share the connection, in the order the server sent
+ * them. Up to 1024 pushes wait for the application; past that the client
+ * stops reading the connection, so that a server pushing faster than the
+ * application reads cannot make it hold unbounded memory, and TCP slows the
+ * server down. Replies behind those pushes wait too: requests then end with
+ * their timeouts. (Heartbeats are suspended meanwhile: the silence is the
+ * application's, not the link's.) So keep a loop over the pushes running for
+ * the client's life, and hand slow work off to a queue of your own rather
+ * than holding the loop. A client that has no use for pushes from a server
+ * that sends them should still read and drop them.
  *
  * @example Requests, pushes and a shutdown
  * ```ts
@@ -295,7 +420,11 @@ const encoder = new TextEncoder();
  */
 export class MessageClient extends EventTarget
   implements AsyncIterable<Uint8Array>, AsyncDisposable {
-  /** The messages the server pushes, from every connection, in order. */
+  /**
+   * The messages the server pushes, from every connection, in order. Keep
+   * reading it: past 1024 unread pushes the client stops reading the
+   * connection, and replies wait behind them (see {@linkcode MessageClient}).
+   */
   readonly readable: ReadableStream<Uint8Array>;
   /** Settles with the final status once the client is closed. */
   readonly closed: Promise<ClientStatus>;
@@ -318,6 +447,7 @@ export class MessageClient extends EventTarget
   #closing = false;
   #shutdown: Promise<void> | undefined;
   #idle: (() => void) | undefined;
+  #onConnect: ((session: MessageSession) => void | Promise<void>) | undefined;
 
   /**
    * Creates a client and starts connecting; {@linkcode createMessageClient}
@@ -335,6 +465,7 @@ export class MessageClient extends EventTarget
       maxInFlight = DEFAULT_MAX_IN_FLIGHT,
       retryOnReconnect = false,
       handshakeTimeout = DEFAULT_HANDSHAKE_TIMEOUT,
+      onConnect,
       ...rest
     } = options;
     const action = "create message client";
@@ -357,6 +488,7 @@ export class MessageClient extends EventTarget
     this.#timeout = timeout;
     this.#maxInFlight = maxInFlight;
     this.#retryOnReconnect = retryOnReconnect;
+    this.#onConnect = onConnect;
     const clock = options.clock ?? systemClock;
     this.#clock = clock;
     this.#deadlines = new Deadlines(clock);
@@ -366,10 +498,13 @@ export class MessageClient extends EventTarget
       heartbeat: heartbeat && { ...heartbeat, ping: PING, pong: PONG },
       onConnect: async (conn) => {
         await handshake(conn, "client", handshakeTimeout, clock);
-        this.#open(conn);
+        this.#attach(conn);
       },
     });
-    filterFrames(this.#client, (frame, conn) => this.#route(frame, conn));
+    layerProtocol(this.#client, {
+      filter: (frame, conn) => this.#route(frame, conn),
+      opening: (conn) => this.#opening(conn),
+    });
     this.#client.addEventListener("status", (event) => {
       this.dispatchEvent(new StatusEvent((event as StatusEvent).status));
     });
@@ -430,11 +565,21 @@ export class MessageClient extends EventTarget
     payload: Uint8Array | string,
     options: RequestOptions = {},
   ): Promise<Uint8Array> {
+    return this.#request(payload, options, undefined);
+  }
+
+  /** Sends a request on the ready session, or queues it, or on `pinned`. */
+  #request(
+    payload: Uint8Array | string,
+    options: RequestOptions,
+    pinned: Session | undefined,
+  ): Promise<Uint8Array> {
     const { signal, timeout = this.#timeout } = options;
     if (signal?.aborted) return rejected(signal.reason);
     try {
       checkDuration("send request", "timeout", timeout);
       if (this.#closing) throw new ConnectionClosedError("send a request");
+      if (pinned) checkOpen(pinned, "send a request");
       if (this.#inFlight >= this.#maxInFlight) {
         throw new TooManyRequestsError(this.#maxInFlight);
       }
@@ -444,9 +589,9 @@ export class MessageClient extends EventTarget
         payload: toBytes(payload),
       });
       this.#framing.check(frame);
-      const session = this.#ready();
+      const session = pinned ?? this.#ready();
       if (!session) this.#checkRoom(frame);
-      return this.#call(frame, timeout, signal, session);
+      return this.#call(frame, timeout, signal, session, pinned !== undefined);
     } catch (error) {
       return rejected(error);
     }
@@ -474,9 +619,7 @@ export class MessageClient extends EventTarget
     const { signal } = options;
     if (signal?.aborted) return rejected(signal.reason);
     try {
-      if (this.#closing) throw new ConnectionClosedError("send");
-      const frame = encodeEnvelope({ kind: "data", payload: toBytes(payload) });
-      this.#framing.check(frame);
+      const frame = this.#dataFrame(payload);
       const session = this.#ready();
       if (session) return session.conn.send(frame);
       this.#checkRoom(frame);
@@ -553,9 +696,35 @@ export class MessageClient extends EventTarget
 
   /**
    * Iterates the messages the server pushes. Leaving a loop early does not
-   * close the client.
+   * close the client. Keep iterating: past 1024 unread pushes the client
+   * stops reading the connection, and replies wait behind them (see
+   * {@linkcode MessageClient}).
    *
    * @returns An iterator over the messages.
+   *
+   * @example Reading pushes for the client's life, and dropping them
+   * ```ts
+   * import { createMessageClient, listenMessages } from "@tether/tcp";
+   * import assert from "node:assert/strict";
+   *
+   * await using server = await listenMessages({
+   *   hostname: "127.0.0.1",
+   *   port: 0,
+   *   onRequest: async (_payload, peer) => {
+   *     for (let i = 0; i < 2000; i++) await peer.push(`tick ${i}`);
+   *     return "done";
+   *   },
+   * });
+   * await using client = createMessageClient({ port: server.addr.port });
+   * // Not interested in ticks: read and drop them, or this reply would wait
+   * // behind the 1024th.
+   * void (async () => {
+   *   for await (const _tick of client) {
+   *     // dropped
+   *   }
+   * })();
+   * assert.equal(new TextDecoder().decode(await client.request("go")), "done");
+   * ```
    */
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
     return this.readable.values({ preventCancel: true });
@@ -568,6 +737,14 @@ export class MessageClient extends EventTarget
    */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
+  }
+
+  /** A one-way message, refused if it cannot be sent now. */
+  #dataFrame(payload: Uint8Array | string): Uint8Array {
+    if (this.#closing) throw new ConnectionClosedError("send");
+    const frame = encodeEnvelope({ kind: "data", payload: toBytes(payload) });
+    this.#framing.check(frame);
+    return frame;
   }
 
   /** The session new requests may be written to now, if any. */
@@ -594,10 +771,12 @@ export class MessageClient extends EventTarget
     timeout: number,
     signal: AbortSignal | undefined,
     session: Session | undefined,
+    pinned: boolean,
   ): Promise<Uint8Array> {
     return new Promise<Uint8Array>((resolve, reject) => {
       const call: Call = {
         frame,
+        pinned,
         timeout,
         resolve,
         reject,
@@ -716,8 +895,8 @@ export class MessageClient extends EventTarget
     }
   }
 
-  /** A connection finished its handshake: it takes what is queued. */
-  #open(conn: Connection): void {
+  /** A connection finished its handshake: its frames are routed. */
+  #attach(conn: Connection): void {
     const session: Session = {
       conn,
       nextId: 0,
@@ -732,6 +911,38 @@ export class MessageClient extends EventTarget
     conn.signal.addEventListener("abort", () => this.#ended(session), {
       once: true,
     });
+  }
+
+  /** Runs `onConnect`, then lets the connection take what is queued. */
+  async #opening(conn: Connection): Promise<void> {
+    const session = this.#sessions.get(conn);
+    if (!session) return;
+    const onConnect = this.#onConnect;
+    if (onConnect) {
+      try {
+        await onConnect({
+          localAddr: conn.localAddr,
+          remoteAddr: conn.remoteAddr,
+          signal: conn.signal,
+          request: (payload, options = {}) =>
+            this.#request(payload, options, session),
+          send: (payload) => {
+            try {
+              checkOpen(session, "send");
+              return session.conn.send(this.#dataFrame(payload));
+            } catch (error) {
+              return rejected(error);
+            }
+          },
+        });
+      } catch (error) {
+        // What broke the connection failed the attempt, not what the hook
+        // made of its interrupted requests.
+        throw conn.signal.aborted ? conn.signal.reason : error;
+      }
+    }
+    // Gone, or told to go away, while `onConnect` ran: the queue waits.
+    if (session.goingAway || conn.signal.aborted) return;
     this.#session = session;
     this.#flush(session);
   }
@@ -767,12 +978,11 @@ export class MessageClient extends EventTarget
     if (this.#session === session) this.#session = undefined;
     const calls = [...session.pending.values()];
     session.pending.clear();
-    if (this.#retryOnReconnect && !this.#closing) {
-      this.#requeue(calls);
-      return;
-    }
+    const retry = this.#retryOnReconnect && !this.#closing;
+    if (retry) this.#requeue(calls.filter((call) => !call.pinned));
     const cause = session.conn.signal.reason;
     for (const call of calls) {
+      if (retry && !call.pinned) continue;
       call.session = undefined;
       this.#settle(call, new RequestInterruptedError({ cause }));
     }
@@ -831,19 +1041,21 @@ export class MessageClient extends EventTarget
       session.pending.delete(call.id);
       call.sent = false;
     }
-    if (this.#closing) {
-      for (const call of refused) {
-        call.session = undefined;
-        this.#settle(
-          call,
-          new ConnectionClosedError("send a request", {
-            cause: new Error("The server went away before reading it"),
-          }),
-        );
+    const resent: Call[] = [];
+    for (const call of refused) {
+      if (!this.#closing && !call.pinned) {
+        resent.push(call);
+        continue;
       }
-    } else {
-      this.#requeue(refused);
+      call.session = undefined;
+      this.#settle(
+        call,
+        new ConnectionClosedError("send a request", {
+          cause: new Error("The server went away before reading it"),
+        }),
+      );
     }
+    this.#requeue(resent);
     if (session.pending.size === 0) void session.conn.close();
   }
 }
@@ -882,6 +1094,16 @@ export function createMessageClient(
   options: MessageClientOptions,
 ): MessageClient {
   return new MessageClient(options);
+}
+
+/** Refuses to write to a connection that is gone or going away. */
+function checkOpen(session: Session, action: string): void {
+  if (session.goingAway || session.conn.signal.aborted) {
+    throw new ConnectionClosedError(action, {
+      cause: session.conn.signal.reason ??
+        new Error("The server sent goaway"),
+    });
+  }
 }
 
 function toBytes(payload: Uint8Array | string): Uint8Array {

@@ -4,7 +4,13 @@ import { type Connection, rejected } from "../connection.ts";
 import { ConnectionClosedError } from "../errors.ts";
 import type { Framing } from "../framing/framing.ts";
 import type { NetAddr } from "../runtime/types.ts";
-import { listen, type ListenOptions, type Server } from "../server.ts";
+import {
+  DEFAULT_SHUTDOWN_TIMEOUT,
+  listen,
+  type ListenOptions,
+  type Server,
+  stopAccepting,
+} from "../server.ts";
 import {
   decodeEnvelope,
   encodeEnvelope,
@@ -136,9 +142,21 @@ export interface MessagePeer {
    */
   push(payload: Uint8Array | string): Promise<void>;
   /**
-   * Sends goaway, stops reading, answers the requests already accepted,
-   * then closes the connection. The client sends its other requests to the
-   * next connection it makes. Calling it again returns the same promise.
+   * Ends this connection gracefully with a goaway, as
+   * {@linkcode MessageServer.close} does for every client: the server goes
+   * on reading until the client has finished sending (it does once the
+   * replies to its accepted requests are in), or for at most
+   * `shutdownTimeout`, then answers what it accepted and closes.
+   *
+   * - Every request read before the goaway is answered. Those read after it
+   *   are refused unread, and the client sends them on its next connection:
+   *   none is lost, none is handled twice.
+   * - Every one-way message read reaches `onMessage`, those the client sent
+   *   before it saw the goaway included; later ones wait in the client's
+   *   queue for its next connection. Only a client that is still sending
+   *   when `shutdownTimeout` passes has messages dropped unread.
+   *
+   * Calling it again returns the same promise.
    *
    * @returns A promise that settles once the connection is closed.
    */
@@ -266,11 +284,23 @@ export interface MessageServer extends AsyncDisposable {
    */
   broadcast(payload: Uint8Array | string): number;
   /**
-   * Shuts down gracefully: sends goaway to every client, stops accepting
-   * and reading, answers every request already accepted, and after
-   * `shutdownTimeout` aborts the connections still open. Clients send their
-   * other requests to the next server they reach. Calling it again returns
-   * the same promise.
+   * Shuts down gracefully. It stops accepting at once, so a successor can
+   * bind the address, and sends goaway to every client. It goes on reading
+   * each client until the client has finished sending (it does once the
+   * replies to its accepted requests are in), or for at most
+   * `shutdownTimeout`; a client whose handshake is under way finishes it
+   * and gets the goaway too. Then it stops reading, lets handlers finish,
+   * and aborts the connections still open after `shutdownTimeout` more.
+   *
+   * - Every request read before the goaway is answered. Those read after it
+   *   are refused unread, and clients send them to the next server they
+   *   reach: none is lost, none is handled twice.
+   * - Every one-way message read reaches `onMessage`, those a client sent
+   *   before it saw the goaway included; later ones wait in the client's
+   *   queue for its next server. Only a client that is still sending when
+   *   `shutdownTimeout` passes has messages dropped unread.
+   *
+   * Calling it again returns the same promise.
    *
    * @returns A promise that settles once every connection is closed.
    */
@@ -280,6 +310,7 @@ export interface MessageServer extends AsyncDisposable {
 interface PeerHooks {
   framing: Framing;
   maxConcurrency: number;
+  shutdownTimeout: number;
   onRequest: RequestHandler | undefined;
   onMessage: MessageServerOptions["onMessage"];
 }
@@ -301,6 +332,16 @@ class Peer implements MessagePeer {
   #nextId = 0;
   #goingAway = false;
   #failure: { error: unknown } | undefined;
+  #reading = true;
+  #readingEnded!: () => void;
+  #readLimit: unknown;
+  /**
+   * Settles once nothing more is read: the client finished sending, the
+   * bound after a goaway passed, or the connection ended.
+   */
+  readonly readingEnded = new Promise<void>((resolve) =>
+    this.#readingEnded = resolve
+  );
 
   constructor(conn: Connection, hooks: PeerHooks) {
     this.#conn = conn;
@@ -308,6 +349,12 @@ class Peer implements MessagePeer {
     this.localAddr = conn.localAddr;
     this.remoteAddr = conn.remoteAddr;
     this.signal = conn.signal;
+    if (conn.signal.aborted) this.#stopReading();
+    else {
+      conn.signal.addEventListener("abort", () => this.#stopReading(), {
+        once: true,
+      });
+    }
   }
 
   push(payload: Uint8Array | string): Promise<void> {
@@ -332,25 +379,47 @@ class Peer implements MessagePeer {
 
   close(): Promise<void> {
     this.goAway();
-    this.#conn.drain();
     return this.#conn.closed;
   }
 
-  /** Tells the client to go elsewhere; requests after this are refused. */
+  /**
+   * Tells the client to go elsewhere; requests after this are refused. The
+   * connection is still read: one-way messages the client wrote before it
+   * saw the goaway are on their way, and stopping now would drop them.
+   */
   goAway(): void {
     if (this.#goingAway) return;
     this.#goingAway = true;
+    if (!this.#reading) return;
     void this.#conn.send(
       encodeEnvelope({ kind: "goaway", nextId: this.#nextId }),
     );
+    // A client that never finishes sending must not hold the server.
+    this.#readLimit = systemClock.setTimeout(
+      () => this.#stopReading(),
+      this.#hooks.shutdownTimeout,
+      true,
+    );
+  }
+
+  #stopReading(): void {
+    if (!this.#reading) return;
+    this.#reading = false;
+    systemClock.clearTimeout(this.#readLimit);
+    this.#conn.drain();
+    this.#readingEnded();
   }
 
   /** Handles the client's envelopes until it stops sending or is drained. */
   async serve(): Promise<void> {
     const max = this.#hooks.maxConcurrency;
-    for await (const frame of this.#conn) {
-      this.#handle(frame);
-      while (this.#active >= max) await this.#settled();
+    try {
+      for await (const frame of this.#conn) {
+        this.#handle(frame);
+        while (this.#active >= max) await this.#settled();
+      }
+    } finally {
+      this.#stopReading();
     }
     while (this.#active > 0) await this.#settled();
     if (this.#failure) throw this.#failure.error;
@@ -467,6 +536,9 @@ function errorEnvelope(id: number, error: unknown): Uint8Array {
 class TetherMessageServer implements MessageServer {
   #server: Server | undefined;
   #peers = new Set<Peer>();
+  // What a shutdown waits for before it stops reading: handshakes under way
+  // (a client writes its queue right behind its hello), then peers reading.
+  #reading = new Map<Connection, Promise<unknown>>();
   #stopping = false;
   #closing: Promise<void> | undefined;
   #options: MessageServerOptions;
@@ -535,25 +607,38 @@ class TetherMessageServer implements MessageServer {
 
   async #shutdown(): Promise<void> {
     this.#stopping = true;
+    await stopAccepting(this.#server!);
     for (const peer of this.#peers) peer.goAway();
+    // A handshake that finishes meanwhile adds a peer that goes away too.
+    while (this.#reading.size > 0) await Promise.all(this.#reading.values());
     await this.#server!.close();
   }
 
   async #serve(conn: Connection): Promise<void> {
+    // Accepted as the server stops: without a hello from the server, the
+    // client writes nothing to this connection and retries elsewhere.
+    if (this.#stopping) return;
+    const greeting = handshake(
+      conn,
+      "server",
+      this.#options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT,
+      systemClock,
+    );
+    this.#reading.set(conn, greeting.catch(() => {}));
     try {
-      await handshake(
-        conn,
-        "server",
-        this.#options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT,
-        systemClock,
-      );
+      await greeting;
     } catch (error) {
+      this.#reading.delete(conn);
       // A client that left before its hello is no failure worth a report.
       if (error instanceof ConnectionClosedError) return;
       throw error;
     }
     const peer = new Peer(conn, this.#hooks);
     this.#peers.add(peer);
+    this.#reading.set(
+      conn,
+      peer.readingEnded.then(() => this.#reading.delete(conn)),
+    );
     try {
       if (this.#stopping) peer.goAway();
       await this.#options.onConnect?.(peer);
@@ -617,6 +702,7 @@ export async function listenMessages(
   const server = new TetherMessageServer(options, {
     framing,
     maxConcurrency,
+    shutdownTimeout: options.shutdownTimeout ?? DEFAULT_SHUTDOWN_TIMEOUT,
     onRequest: options.onRequest,
     onMessage: options.onMessage,
   });

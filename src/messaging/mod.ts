@@ -37,7 +37,11 @@ export {
   DEFAULT_REQUEST_TIMEOUT,
   MessageClient,
 } from "./message_client.ts";
-export type { MessageClientOptions, RequestOptions } from "./message_client.ts";
+export type {
+  MessageClientOptions,
+  MessageSession,
+  RequestOptions,
+} from "./message_client.ts";
 export { DEFAULT_MAX_CONCURRENCY, listenMessages } from "./message_server.ts";
 export type {
   MessagePeer,
