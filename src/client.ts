@@ -1,4 +1,5 @@
 import { checkDuration, resolveFraming } from "./_options.ts";
+import { DONE, pullStream } from "./_pull.ts";
 import {
   backoffDelay,
   type BackoffOptions,
@@ -6,7 +7,13 @@ import {
 } from "./backoff.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { type ConnectOptions, dial } from "./connect.ts";
-import { type Connection, rejected } from "./connection.ts";
+import {
+  type Connection,
+  hasFrames,
+  holdWrites,
+  rejected,
+  releaseWrites,
+} from "./connection.ts";
 import type { Framing } from "./framing/framing.ts";
 import {
   ConnectionClosedError,
@@ -444,8 +451,6 @@ const MAX_BUFFERED_STATUSES = 256;
  */
 export class Client extends EventTarget
   implements AsyncIterable<Uint8Array>, AsyncDisposable {
-  /** Incoming frames from every connection, in order. */
-  readonly readable: ReadableStream<Uint8Array>;
   /** Settles with the final status once the client is closed. */
   readonly closed: Promise<ClientStatus>;
 
@@ -479,7 +484,15 @@ export class Client extends EventTarget
   #inbox: Uint8Array[] = [];
   #inboxHead = 0;
   #inboxEnd: { error: unknown } | undefined;
-  #frameWanted: (() => void) | undefined;
+  #readers: {
+    resolve(result: IteratorResult<Uint8Array>): void;
+    reject(reason: unknown): void;
+  }[] = [];
+  #readable: ReadableStream<Uint8Array> | undefined;
+  // The application took a frame and has not asked for the next one yet.
+  #handedOut = false;
+  // The pump is moving a frame from the connection to the inbox.
+  #inTransit = false;
   #roomMade: (() => void) | undefined;
   #running: Promise<void> = Promise.resolve();
   #watchers = new Set<Watcher>();
@@ -519,9 +532,6 @@ export class Client extends EventTarget
     this.#random = options.random ?? Math.random;
     this.#queue = new SendQueue(options.queue);
     this.closed = new Promise((resolve) => this.#resolveClosed = resolve);
-    this.readable = new ReadableStream<Uint8Array>({
-      pull: (controller) => this.#deliver(controller),
-    }, { highWaterMark: 0 });
     const signal = options.signal;
     if (signal?.aborted) {
       this.#stop("aborted", signal.reason);
@@ -672,7 +682,18 @@ export class Client extends EventTarget
    * @returns An iterator over the frames.
    */
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
-    return this.readable.values({ preventCancel: true });
+    return {
+      next: () => this.#next(),
+      return: () => Promise.resolve(DONE),
+    };
+  }
+
+  /**
+   * Incoming frames from every connection, in order, as a stream. It shares
+   * one queue with iteration; cancelling it does not close the client.
+   */
+  get readable(): ReadableStream<Uint8Array> {
+    return this.#readable ??= pullStream(() => this.#next());
   }
 
   /**
@@ -897,30 +918,52 @@ export class Client extends EventTarget
     });
   }
 
-  async #deliver(
-    controller: ReadableStreamDefaultController<Uint8Array>,
-  ): Promise<void> {
-    while (this.#inboxHead === this.#inbox.length) {
-      if (this.#inboxEnd) {
-        // Frames received before the end are all delivered first.
-        if (this.#inboxEnd.error === undefined) controller.close();
-        else controller.error(this.#inboxEnd.error);
-        return;
+  /** The next frame: one resolved promise when the inbox holds one. */
+  #next(): Promise<IteratorResult<Uint8Array>> {
+    this.#handedOut = false;
+    if (this.#inboxHead < this.#inbox.length) {
+      this.#handedOut = true;
+      const value = this.#inbox[this.#inboxHead++]!;
+      if (this.#inboxHead === this.#inbox.length) {
+        this.#inbox = [];
+        this.#inboxHead = 0;
       }
-      await new Promise<void>((resolve) => this.#frameWanted = resolve);
+      this.#roomMade?.();
+      this.#roomMade = undefined;
+      return Promise.resolve({ value, done: false });
     }
-    controller.enqueue(this.#inbox[this.#inboxHead++]!);
-    if (this.#inboxHead === this.#inbox.length) {
-      this.#inbox = [];
-      this.#inboxHead = 0;
+    const end = this.#inboxEnd;
+    if (end) {
+      // Frames received before the end are all delivered first.
+      return end.error === undefined
+        ? Promise.resolve(DONE)
+        : Promise.reject(end.error);
     }
-    this.#roomMade?.();
-    this.#roomMade = undefined;
+    // The application has answered every frame it had: its replies go.
+    if (this.#conn && !this.#inTransit) releaseWrites(this.#conn);
+    return new Promise((resolve, reject) => {
+      this.#readers.push({ resolve, reject });
+    });
   }
 
-  #wakeReader(): void {
-    this.#frameWanted?.();
-    this.#frameWanted = undefined;
+  /** Hands a frame to a waiting reader, or keeps it in the inbox. */
+  #receive(frame: Uint8Array): void {
+    const reader = this.#readers.shift();
+    if (reader) {
+      this.#handedOut = true;
+      reader.resolve({ value: frame, done: false });
+    } else {
+      this.#inbox.push(frame);
+    }
+  }
+
+  /** Settles every waiting reader once the inbox has ended. */
+  #endReaders(): void {
+    const end = this.#inboxEnd!;
+    for (const reader of this.#readers.splice(0)) {
+      if (end.error === undefined) reader.resolve(DONE);
+      else reader.reject(end.error);
+    }
   }
 
   /** Moves frames to the client's inbox until the connection ends. */
@@ -930,13 +973,24 @@ export class Client extends EventTarget
   ): Promise<unknown> {
     const frames = conn[Symbol.asyncIterator]();
     const filter = layers.get(this)?.filter;
+    // A frame the application is handling, or still has to take from the
+    // inbox, may be answered: the connection holds its replies until the
+    // application comes back for more and finds none.
+    holdWrites(
+      conn,
+      () =>
+        this.#handedOut || this.#inTransit ||
+        this.#inboxHead < this.#inbox.length,
+    );
     const ended = new Promise<void>((resolve) => {
       if (conn.signal.aborted) resolve();
       conn.signal.addEventListener("abort", () => resolve(), { once: true });
     });
     try {
       while (true) {
+        this.#inTransit = hasFrames(conn);
         const { value, done } = await frames.next();
+        this.#inTransit = false;
         if (done) {
           return conn.signal.aborted
             ? conn.signal.reason
@@ -945,8 +999,7 @@ export class Client extends EventTarget
             });
         }
         if (filter?.(value, conn)) continue;
-        this.#inbox.push(value);
-        this.#wakeReader();
+        this.#receive(value);
         if (this.#inbox.length - this.#inboxHead >= INBOX_SIZE) {
           // The application is not reading: that silence is not the peer's.
           heartbeat?.suspend();
@@ -958,6 +1011,7 @@ export class Client extends EventTarget
         }
       }
     } catch (error) {
+      this.#inTransit = false;
       return error;
     }
   }
@@ -987,7 +1041,7 @@ export class Client extends EventTarget
         this.#inbox = [];
         this.#inboxHead = 0;
       }
-      this.#wakeReader();
+      this.#endReaders();
       this.#update({
         state: "closed",
         nextDelay: undefined,

@@ -188,6 +188,23 @@ export interface HeartbeatFrames {
 }
 
 /**
+ * Makes the writer of `conn` hold its batch while `backlog()` is true: a
+ * layer that takes frames out of the connection before the application
+ * reads them (a client's inbox) still has replies coming. The layer calls
+ * {@linkcode releaseWrites} once the application finds its backlog empty.
+ */
+export let holdWrites: (conn: Connection, backlog: () => boolean) => void;
+
+/**
+ * Writes what `conn` holds once it has no frames left either: the
+ * application ran out of frames to answer.
+ */
+export let releaseWrites: (conn: Connection) => void;
+
+/** Whether `conn` holds received frames not yet taken from it. */
+export let hasFrames: (conn: Connection) => boolean;
+
+/**
  * A framed TCP connection: whole frames in, whole frames out, however the
  * bytes were split on the wire.
  *
@@ -230,6 +247,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   #frames: FrameReader;
   #writer: FrameWriter;
   #writable: WritableStream<Uint8Array | string> | undefined;
+  #backlog: (() => boolean) | undefined;
   #controller = new AbortController();
   #resolveClosed!: () => void;
   #closing: Promise<void> | undefined;
@@ -271,7 +289,9 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
           this.#lastActivity = systemClock.now();
           this.#onActivity?.();
         },
-        onDry: () => this.#writer.uncork(),
+        onDry: () => {
+          if (!this.#backlog?.()) this.#writer.uncork();
+        },
         onError: (error) => this.#fail(error),
         ...(heartbeat ? { control: this.#control(heartbeat) } : {}),
       },
@@ -280,6 +300,8 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
         maxFrameRate: options.maxFrameRate ?? 0,
       },
     );
+    const frames = this.#frames;
+    const held = () => this.#backlog?.() ?? false;
     const idleTimeout = options.idleTimeout ?? 0;
     if (idleTimeout > 0) this.#watchIdle(idleTimeout);
     this.#writer = new FrameWriter(
@@ -288,7 +310,11 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
       (chunk) => conn.write(chunk),
       // More frames already received means more replies are coming: the
       // writer holds its batch until the reader has handed out what it has.
-      this.#frames,
+      {
+        get buffered() {
+          return frames.buffered || held();
+        },
+      },
     );
     const signal = options.signal;
     if (signal) {
@@ -317,6 +343,16 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
       close: () => this.closeWrite(),
       abort: (reason) => this.abort(reason),
     });
+  }
+
+  static {
+    holdWrites = (conn, backlog) => conn.#backlog = backlog;
+    releaseWrites = (conn) => {
+      // Frames still in the connection will be answered too: the reader's
+      // running dry releases the writes then.
+      if (!conn.#frames.buffered) conn.#writer.uncork();
+    };
+    hasFrames = (conn) => conn.#frames.buffered;
   }
 
   /** The incoming frames as a stream. It ends when the peer finishes sending. */

@@ -1,12 +1,8 @@
+import { DONE, pullStream } from "./_pull.ts";
 import { systemClock } from "./clock.ts";
 import { FrameRateError, FrameTimeoutError } from "./errors.ts";
 import type { FrameDecoder, FrameSink } from "./framing/framing.ts";
 import type { Conn } from "./runtime/types.ts";
-
-const DONE: IteratorReturnResult<undefined> = Object.freeze({
-  value: undefined,
-  done: true,
-});
 
 interface Waiter {
   resolve(result: IteratorResult<Uint8Array>): void;
@@ -138,18 +134,10 @@ export class FrameReader {
 
   /** The frames as a `ReadableStream`, sharing this reader's queue. */
   get readable(): ReadableStream<Uint8Array> {
-    return this.#readable ??= new ReadableStream<Uint8Array>({
-      pull: async (controller) => {
-        try {
-          const result = await this.next();
-          if (result.done) controller.close();
-          else controller.enqueue(result.value);
-        } catch (error) {
-          controller.error(error);
-        }
-      },
-      cancel: () => this.cancel(),
-    }, { highWaterMark: 0 });
+    return this.#readable ??= pullStream(
+      () => this.next(),
+      () => this.cancel(),
+    );
   }
 
   /** The next frame, or done once the peer has finished sending. */

@@ -7,6 +7,7 @@ import {
   type ClientOptions,
   type ClientStatus,
   createClient,
+  encodeFrame,
   FrameTooLargeError,
   HeartbeatTimeoutError,
   lengthPrefixed,
@@ -15,6 +16,7 @@ import {
   type Runtime,
 } from "../mod.ts";
 import { FakeClock, settle } from "./_fake_clock.ts";
+import { concat } from "./framing/_chunking.ts";
 import { memoryConn, type Peer } from "./_memory_conn.ts";
 
 const framing = lengthPrefixed({ maxFrameSize: 1024 });
@@ -325,5 +327,42 @@ test("Client backoff waits keep the process alive; heartbeats do not", async () 
   assert.equal(client.state, "open");
   assert.equal(clock.pending, 1);
   assert.equal(clock.persistent, 0);
+  await client.close();
+});
+
+test("Client answers a burst read at once in one write", async () => {
+  const clock = new FakeClock();
+  const net = scripted(["open"]);
+  const { client } = start(net.runtime, clock);
+  await client.waitFor("open");
+  const peer = net.peers[0]!;
+  const burst = Array.from(
+    { length: 100 },
+    (_, i) => encodeFrame(framing, new TextEncoder().encode(`request ${i}`)),
+  );
+  peer.send(concat(burst));
+  let seen = 0;
+  for await (const frame of client) {
+    client.send(frame);
+    if (++seen === 100) break;
+  }
+  await client.close();
+  assert.equal(peer.frames().length, 100);
+  assert.equal(peer.writes, 1);
+});
+
+test("Client makes progress when every send of a burst is awaited", async () => {
+  const clock = new FakeClock();
+  const net = scripted(["open"]);
+  const { client } = start(net.runtime, clock);
+  await client.waitFor("open");
+  const peer = net.peers[0]!;
+  for (let i = 0; i < 50; i++) peer.frame(`request ${i}`);
+  let seen = 0;
+  for await (const frame of client) {
+    await client.send(frame);
+    if (++seen === 50) break;
+  }
+  assert.equal(peer.frames().length, 50);
   await client.close();
 });
