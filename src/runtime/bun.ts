@@ -15,7 +15,9 @@
  * @module
  */
 import { NetError } from "../errors.ts";
+import { AcceptQueue } from "./_accept_queue.ts";
 import { closedError, toNetError } from "./_net_error.ts";
+import { PushedBytes } from "./_pushed_bytes.ts";
 import { acceptAll, writableFor } from "./_streams.ts";
 import type {
   Conn,
@@ -83,19 +85,13 @@ function bunNet(): BunNet {
   return (globalThis as unknown as { Bun: BunNet }).Bun;
 }
 
-// Bun hands each `data` event a fresh buffer of up to 512 KiB, so the queue
-// is bounded in bytes, not chunks; past this the socket is paused.
-const READ_HIGH_WATER_MARK = 64 * 1024;
-
 class BunConn implements Conn {
   readonly readable: ReadableStream<Uint8Array>;
   readonly writable: WritableStream<Uint8Array>;
   readonly localAddr: NetAddr;
   readonly remoteAddr: NetAddr;
   #socket: BunSocket;
-  #controller!: ReadableStreamDefaultController<Uint8Array>;
-  #paused = false;
-  #readDone = false;
+  #bytes: PushedBytes;
   #closed = false;
   #closedLocally = false;
   #writeClosed = false;
@@ -109,43 +105,17 @@ class BunConn implements Conn {
       hostname: socket.remoteAddress,
       port: socket.remotePort,
     };
-    this.readable = new ReadableStream<Uint8Array>({
-      start: (controller) => {
-        this.#controller = controller;
-      },
-      pull: () => {
-        if (this.#paused && !this.#closed) {
-          this.#paused = false;
-          this.#socket.resume();
-        }
-      },
-      cancel: () => {
-        // Reading stops, writing goes on: keep the socket paused so the
-        // kernel, not this process, holds what the peer sends.
-        this.#readDone = true;
-        this.#pause();
-      },
-    }, new ByteLengthQueuingStrategy({ highWaterMark: READ_HIGH_WATER_MARK }));
+    this.#bytes = new PushedBytes(socket);
+    this.readable = this.#bytes.readable;
     this.writable = writableFor(this);
   }
 
-  #pause(): void {
-    if (!this.#paused && !this.#closed) {
-      this.#paused = true;
-      this.#socket.pause();
-    }
-  }
-
   onData(data: Uint8Array): void {
-    if (this.#readDone) return;
-    this.#controller.enqueue(data);
-    if ((this.#controller.desiredSize ?? 0) <= 0) this.#pause();
+    this.#bytes.push(data);
   }
 
   onEnd(): void {
-    if (this.#readDone) return;
-    this.#readDone = true;
-    this.#controller.close();
+    this.#bytes.end();
   }
 
   onDrain(): void {
@@ -157,16 +127,9 @@ class BunConn implements Conn {
   onClose(error?: Error): void {
     this.#closed = true;
     if (error && !this.#closedLocally) this.#failure = error;
-    if (!this.#readDone) {
-      this.#readDone = true;
-      if (this.#failure) {
-        this.#controller.error(
-          toNetError(this.#failure, "read", this.remoteAddr),
-        );
-      } else {
-        this.#controller.close();
-      }
-    }
+    this.#bytes.close(
+      this.#failure && toNetError(this.#failure, "read", this.remoteAddr),
+    );
     const drained = this.#drained;
     this.#drained = undefined;
     drained?.reject(this.#writeFailure());
@@ -209,6 +172,7 @@ class BunConn implements Conn {
     if (this.#closed) return;
     this.#closed = true;
     this.#closedLocally = true;
+    this.#bytes.detach();
     this.#socket.end();
   }
 
@@ -247,9 +211,7 @@ function handlers(onOpen: (conn: BunConn) => void): BunSocketHandler {
 class BunListener implements Listener {
   readonly addr: NetAddr;
   #listener: BunTcpListener;
-  #accepted: BunConn[] = [];
-  #waiting: ((conn: Conn | null) => void)[] = [];
-  #closed = false;
+  #queue = new AcceptQueue();
 
   constructor(options: RuntimeListenOptions) {
     this.#listener = bunNet().listen({
@@ -258,27 +220,14 @@ class BunListener implements Listener {
       allowHalfOpen: true,
       // Without a handshake handler, Bun opens a TLS socket only once its
       // handshake is done.
-      socket: handlers((conn) => this.#onOpen(conn)),
+      socket: handlers((conn) => this.#queue.push(conn)),
       ...(options.tls ? { tls: options.tls } : {}),
     });
     this.addr = { hostname: options.hostname, port: this.#listener.port };
   }
 
-  #onOpen(conn: BunConn): void {
-    if (this.#closed) {
-      conn.close();
-      return;
-    }
-    const waiter = this.#waiting.shift();
-    if (waiter) waiter(conn);
-    else this.#accepted.push(conn);
-  }
-
   accept(): Promise<Conn | null> {
-    const conn = this.#accepted.shift();
-    if (conn) return Promise.resolve(conn);
-    if (this.#closed) return Promise.resolve(null);
-    return new Promise((resolve) => this.#waiting.push(resolve));
+    return this.#queue.next();
   }
 
   [Symbol.asyncIterator](): AsyncIterator<Conn> {
@@ -286,11 +235,7 @@ class BunListener implements Listener {
   }
 
   close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#listener.stop(false);
-    for (const conn of this.#accepted.splice(0)) conn.close();
-    for (const waiter of this.#waiting.splice(0)) waiter(null);
+    if (this.#queue.close()) this.#listener.stop(false);
   }
 }
 
@@ -301,7 +246,7 @@ class BunListener implements Listener {
  * ```ts ignore
  * import { bunRuntime } from "@tether/tcp/bun";
  *
- * const listener = bunRuntime.listen({ hostname: "127.0.0.1", port: 0 });
+ * const listener = await bunRuntime.listen({ hostname: "127.0.0.1", port: 0 });
  * const conn = await bunRuntime.connect(listener.addr);
  * conn.close();
  * listener.close();
@@ -382,11 +327,11 @@ export const bunRuntime: Runtime = {
       );
     });
   },
-  listen(options: RuntimeListenOptions): Listener {
+  listen(options: RuntimeListenOptions): Promise<Listener> {
     try {
-      return new BunListener(options);
+      return Promise.resolve(new BunListener(options));
     } catch (error) {
-      throw toNetError(error, "listen", options);
+      return Promise.reject(toNetError(error, "listen", options));
     }
   },
 };
