@@ -1,5 +1,6 @@
-// Runs the static checks, then the whole suite on Deno, Bun and Node, and
-// ends with one line of totals: "N passed, N failed".
+// Runs the static checks, then the whole suite on Deno, Bun and Node, then
+// the packed npm tarball on all three, and ends with one line of totals:
+// "N passed, N failed".
 import { spawn } from "node:child_process";
 import { readdirSync } from "node:fs";
 import { join, relative } from "node:path";
@@ -89,6 +90,15 @@ const suites = [
       // A test that times out is "cancelled": a failure all the same.
       failed: count(out, /^ℹ fail (\d+)$/m) +
         count(out, /^ℹ cancelled (\d+)$/m),
+    }),
+  },
+  {
+    name: "smoke",
+    command: process.execPath,
+    args: ["tests/smoke/pack.mjs"],
+    parse: (out) => ({
+      passed: count(out, /^smoke: (\d+) passed, \d+ failed$/m),
+      failed: count(out, /^smoke: \d+ passed, (\d+) failed$/m),
     }),
   },
 ];
