@@ -14,6 +14,13 @@ const MAX_RETAINED_BUFFER_SIZE = 1024 * 1024;
 // Microtask turns without the reader handing out a frame after which a held
 // batch is written anyway: the application is busy with something else.
 const STALL_TURNS = 8;
+// A resolved promise's `then` queues a microtask without the async resource
+// that Node's `queueMicrotask` creates for each call.
+const RESOLVED = Promise.resolve();
+
+function microtask(callback: () => void): void {
+  void RESOLVED.then(callback);
+}
 
 /** What a {@linkcode FrameWriter} needs to know of the read side. */
 export interface ReadProgress {
@@ -201,7 +208,7 @@ export class FrameWriter {
       this.#watch();
     } else if (!this.#scheduled) {
       this.#scheduled = true;
-      queueMicrotask(() => {
+      microtask(() => {
         this.#scheduled = false;
         this.uncork();
       });
@@ -220,15 +227,15 @@ export class FrameWriter {
       } else if (this.#reader.delivered !== seen) {
         seen = this.#reader.delivered;
         stalled = 0;
-        queueMicrotask(turn);
+        microtask(turn);
       } else if (++stalled < STALL_TURNS) {
-        queueMicrotask(turn);
+        microtask(turn);
       } else {
         this.#watching = false;
         this.uncork();
       }
     };
-    queueMicrotask(turn);
+    microtask(turn);
   }
 
   #flush(): void {
