@@ -246,6 +246,9 @@ export const nodeRuntime: Runtime = {
         if (error === undefined) {
           resolve(new NodeConn(socket));
         } else {
+          // Nobody holds the socket any more: whatever it still reports
+          // must not become an uncaught error.
+          socket.on("error", () => {});
           socket.destroy();
           reject(error);
         }
