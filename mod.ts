@@ -1,5 +1,6 @@
 /**
- * Framed, self-healing TCP for Deno and Bun, with no runtime dependencies.
+ * Framed, self-healing TCP for Deno, Bun and Node, with no runtime
+ * dependencies.
  *
  * TCP delivers a byte stream: messages stick together or arrive in halves.
  * tether turns it into whole frames (length-prefixed, newline-delimited or

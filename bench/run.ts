@@ -5,9 +5,10 @@
  *     deno task bench [--reps 3] [--duration 3000] [--only small-pipe,tether]
  *                     [--json results.json] [--no-go] [--loadgen auto|go|bun]
  *
- * Servers: tether's examples/echo_server.ts on Deno and on Bun, the raw byte
- * echoes of bench/servers/ on Deno and on Bun, and, when `go` is on PATH, the
- * Go anchors of bench/go/echo.go (plain and -bufio). Each is started once,
+ * Servers: tether's examples/echo_server.ts on Deno, Bun and Node (compiled
+ * with tsc first), the raw byte echoes of bench/servers/ on the same three,
+ * and, when `go` is on PATH, the Go anchors of bench/go/echo.go (plain and
+ * -bufio). Each is started once,
  * checked before every measurement and restarted if it died.
  *
  * Load: bench/go/loadgen.go when Go is available (it costs the least CPU on
@@ -32,7 +33,8 @@ const USAGE = `usage: deno task bench [options]
   --warmup MS        load per (run, server) before measuring, 0 for none (default 500)
   --only A,B         keep runs and servers whose name contains one of these
                      (runs: small-pipe small-fan large ping-pong; servers:
-                     tether-deno tether-bun raw-deno raw-bun go-plain go-bufio)
+                     tether-deno tether-bun tether-node raw-deno raw-bun
+                     raw-node go-plain go-bufio)
   --json PATH        also write every measurement as JSON ("-" for stdout)
   --no-go            do not build or use the Go anchors and loadgen
   --loadgen KIND     auto (go if available, else bun), go or bun (default auto)
@@ -150,6 +152,8 @@ const SERVER_NAMES = [
   "raw-deno",
   "tether-bun",
   "raw-bun",
+  "tether-node",
+  "raw-node",
   "go-plain",
   "go-bufio",
 ];
@@ -414,6 +418,25 @@ async function commandWorks(command: string, args: string[]) {
   }
 }
 
+/**
+ * Runs a build command to its end (at most 3 minutes); resolves to its
+ * output if it failed, else to undefined.
+ */
+async function build(
+  command: string,
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string> } = {},
+): Promise<string | undefined> {
+  const child = spawn(command, args, options);
+  const output = new Tail();
+  drain(child.stdout, output);
+  drain(child.stderr, output);
+  const status = await within(child.status, 180_000);
+  if (status?.success) return undefined;
+  await stop(child);
+  return output.text;
+}
+
 /** Builds bench/go's programs; undefined when Go is missing or fails. */
 async function buildGo(): Promise<
   { echo: string; loadgen: string } | undefined
@@ -435,17 +458,12 @@ async function buildGo(): Promise<
   }
   const built = { echo: `${tempDir}/echo`, loadgen: `${tempDir}/loadgen` };
   for (const [name, output] of Object.entries(built)) {
-    const child = spawn("go", ["build", "-o", output, `${name}.go`], {
+    const failure = await build("go", ["build", "-o", output, `${name}.go`], {
       cwd: `${BENCH}go`,
       env,
     });
-    const outputText = new Tail();
-    drain(child.stdout, outputText);
-    drain(child.stderr, outputText);
-    const status = await within(child.status, 180_000);
-    if (!status?.success) {
-      await stop(child);
-      log(`go build ${name}.go failed: no Go anchors\n${outputText.text}`);
+    if (failure !== undefined) {
+      log(`go build ${name}.go failed: no Go anchors\n${failure}`);
       return undefined;
     }
   }
@@ -469,6 +487,52 @@ function findBun(): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Compiles the Node servers with the repository's TypeScript, as a Node
+ * project ships tether: Node 20 runs no TypeScript, and running it through
+ * tsx would add the cost of tsx's output to every frame. Undefined when
+ * `node` is not on PATH or the build fails.
+ */
+async function buildNode(): Promise<
+  { command: string; dir: string } | undefined
+> {
+  if (!await commandWorks("node", ["--version"])) {
+    log("node is not on PATH: no Node servers");
+    return undefined;
+  }
+  tempDir ??= await Deno.makeTempDir({ prefix: "tether-bench-" });
+  const dir = `${tempDir}/node`;
+  await Deno.mkdir(dir, { recursive: true });
+  await Deno.writeTextFile(
+    `${tempDir}/tsconfig.node.json`,
+    JSON.stringify({
+      extends: `${ROOT}tsconfig.build.json`,
+      compilerOptions: {
+        rootDir: ROOT,
+        outDir: dir,
+        declaration: false,
+        typeRoots: [`${ROOT}node_modules/@types`],
+      },
+      files: [
+        `${ROOT}examples/echo_server.ts`,
+        `${BENCH}servers/raw_echo_node.ts`,
+      ],
+    }),
+  );
+  // ES modules, like the package.
+  await Deno.writeTextFile(`${dir}/package.json`, '{"type":"module"}');
+  const failure = await build(`${ROOT}node_modules/.bin/tsc`, [
+    "-p",
+    `${tempDir}/tsconfig.node.json`,
+  ]);
+  if (failure !== undefined) {
+    log(`tsc failed: no Node servers (run npm ci)\n${failure}`);
+    return undefined;
+  }
+  log("compiled the Node servers");
+  return { command: "node", dir };
 }
 
 async function runLoadgen(
@@ -638,6 +702,29 @@ async function main(): Promise<void> {
     );
   } else {
     log("no node_modules/.bin/bun: no Bun servers (run npm ci)");
+  }
+  const node = await buildNode();
+  if (node) {
+    allServers.push(
+      {
+        name: "tether-node",
+        command: node.command,
+        args: [
+          `${node.dir}/examples/echo_server.js`,
+          "--port",
+          "0",
+          "--framing",
+          "length",
+        ],
+        baseline: "raw-node",
+      },
+      {
+        name: "raw-node",
+        command: node.command,
+        args: [`${node.dir}/bench/servers/raw_echo_node.js`, "--port", "0"],
+        baseline: "raw-node",
+      },
+    );
   }
   if (go) {
     allServers.push(

@@ -1,5 +1,5 @@
 // Command-line flags shared by the examples; node:util and node:process work
-// unchanged on Deno and Bun.
+// unchanged on Deno, Bun and Node.
 import process from "node:process";
 import { parseArgs } from "node:util";
 

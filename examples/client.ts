@@ -11,6 +11,7 @@
  *     bun run examples/client.ts --port 8080
  *     deno run --allow-net examples/client.ts --framing line
  *     echo hi | bun run examples/client.ts
+ *     echo hi | node --import tsx examples/client.ts
  *     bun run examples/client.ts --heartbeat-interval 1000 --heartbeat-timeout 500
  *
  * It expects one reply per message, as `examples/server.ts` and

@@ -5,6 +5,7 @@
  *     deno run --allow-net --allow-read examples/echo_server.ts --port 7000
  *     bun run examples/echo_server.ts --port 0 --framing line
  *     bun run examples/echo_server.ts --tls-cert cert.pem --tls-key key.pem
+ *     node --import tsx examples/echo_server.ts --port 0
  *
  * Its first line on stdout is `listening on HOST:PORT` (the real port when
  * `--port 0` asks for a free one).

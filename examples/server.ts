@@ -6,6 +6,7 @@
  *     deno task serve
  *     deno run --allow-net examples/server.ts --port 8080 --framing line
  *     bun run examples/server.ts --host 127.0.0.1 --port 8080
+ *     node --import tsx examples/server.ts --port 8080
  *
  * Its first line on stdout is `listening on HOST:PORT`. Ctrl-C shuts it down
  * gracefully.

@@ -32,7 +32,7 @@ const LINGER_TIMEOUT = 2000;
  * import assert from "node:assert/strict";
  *
  * const runtime = await detectRuntime();
- * const listener = runtime.listen({ hostname: "127.0.0.1", port: 0 });
+ * const listener = await runtime.listen({ hostname: "127.0.0.1", port: 0 });
  * const raw = await runtime.connect({
  *   hostname: "127.0.0.1",
  *   port: listener.addr.port,
@@ -149,7 +149,7 @@ export const DEFAULT_MAX_WRITE_BUFFER = 16 * 1024 * 1024;
  * import assert from "node:assert/strict";
  *
  * const runtime = await detectRuntime();
- * const listener = runtime.listen({ hostname: "127.0.0.1", port: 0 });
+ * const listener = await runtime.listen({ hostname: "127.0.0.1", port: 0 });
  * const raw = await runtime.connect({
  *   hostname: "127.0.0.1",
  *   port: listener.addr.port,

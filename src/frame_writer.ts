@@ -22,6 +22,14 @@ const POLL_TURNS = 16;
 // since it has no room.
 const NO_BUFFER = new Uint8Array(0);
 
+// A resolved promise's `then` queues a microtask without the async resource
+// that Node's `queueMicrotask` creates for each call.
+const RESOLVED = Promise.resolve();
+
+function microtask(callback: () => void): void {
+  void RESOLVED.then(callback);
+}
+
 /** What a {@linkcode FrameWriter} needs to know of the read side. */
 export interface ReadProgress {
   /** Whether received frames still wait for the application. */
@@ -206,7 +214,7 @@ export class FrameWriter {
       this.#watch();
     } else if (!this.#scheduled) {
       this.#scheduled = true;
-      queueMicrotask(() => {
+      microtask(() => {
         this.#scheduled = false;
         this.uncork();
       });
@@ -227,7 +235,7 @@ export class FrameWriter {
       if (this.#batchBytes === 0 || this.#flushing || this.#failure) {
         this.#watching = false;
       } else if (++turns < POLL_TURNS) {
-        queueMicrotask(turn);
+        microtask(turn);
       } else {
         afterTask(() => {
           this.#watching = false;
@@ -235,7 +243,7 @@ export class FrameWriter {
         });
       }
     };
-    queueMicrotask(turn);
+    microtask(turn);
   }
 
   #flush(): void {

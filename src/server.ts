@@ -557,7 +557,7 @@ export async function listen(options: ListenOptions): Promise<Server> {
   const framing = resolveFraming(options.framing);
   const runtime = options.runtime ?? await detectRuntime();
   options.signal?.throwIfAborted();
-  const listener = runtime.listen({
+  const listener = await runtime.listen({
     hostname,
     port,
     ...(options.tls ? { tls: options.tls } : {}),

@@ -26,6 +26,14 @@ export function serve(
   return listen({ hostname: HOST, port: 0, handler, ...options });
 }
 
+/** A port nothing listens on: it was free a moment ago. */
+export async function closedPort(): Promise<number> {
+  const listener = await runtime.listen({ hostname: HOST, port: 0 });
+  const port = listener.addr.port;
+  listener.close();
+  return port;
+}
+
 /** A handler that sends every frame back. */
 export async function echo(conn: Connection): Promise<void> {
   for await (const frame of conn) conn.send(frame);
@@ -79,10 +87,15 @@ export const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const binaries = {
   deno: fileURLToPath(new URL("../node_modules/.bin/deno", import.meta.url)),
   bun: fileURLToPath(new URL("../node_modules/.bin/bun", import.meta.url)),
+  // Node from PATH: `process.execPath` is Deno or Bun when they run the suite.
+  node: "node",
 };
 
 /** Where to run an example, and with what. */
 export type ExampleRuntime = keyof typeof binaries;
+
+/** Every runtime an example can run on. */
+export const EXAMPLE_RUNTIMES: ExampleRuntime[] = ["deno", "bun", "node"];
 
 /** Arguments that run `script` on `runtime` with network access. */
 export function exampleCommand(
@@ -91,9 +104,18 @@ export function exampleCommand(
   args: string[],
 ): [string, string[]] {
   const path = `examples/${script}`;
-  return runtime === "deno"
-    ? [binaries.deno, ["run", "--allow-net", "--allow-read", path, ...args]]
-    : [binaries.bun, ["run", path, ...args]];
+  switch (runtime) {
+    case "deno":
+      return [
+        binaries.deno,
+        ["run", "--allow-net", "--allow-read", path, ...args],
+      ];
+    case "bun":
+      return [binaries.bun, ["run", path, ...args]];
+    case "node":
+      // Node 20 runs TypeScript through tsx, a devDependency.
+      return [binaries.node, ["--import", "tsx", path, ...args]];
+  }
 }
 
 /** An example server process and the address it printed. */

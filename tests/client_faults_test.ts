@@ -20,8 +20,9 @@ import {
   type StatusEvent,
 } from "../mod.ts";
 import {
+  closedPort,
   echo,
-  type ExampleRuntime,
+  EXAMPLE_RUNTIMES,
   type ExampleServer,
   HOST,
   runtime,
@@ -29,6 +30,7 @@ import {
   startExample,
   stop,
 } from "./_utils.ts";
+import { deferred } from "./_async.ts";
 
 const text = new TextDecoder();
 
@@ -38,14 +40,6 @@ const FAST = { minTimeout: 10, maxTimeout: 100 };
 // The longest any single wait may take before the test fails instead of
 // hanging.
 const PATIENCE = 10_000;
-
-/** A port nothing listens on: it was free a moment ago. */
-function closedPort(): number {
-  const listener = runtime.listen({ hostname: HOST, port: 0 });
-  const port = listener.addr.port;
-  listener.close();
-  return port;
-}
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -180,10 +174,10 @@ function later<T>(promise: Promise<T>): Promise<T> {
  * A misbehaving server on raw sockets: `serveConn` gets each accepted
  * socket with its index. `close()` stops it and closes every socket.
  */
-function rawServer(
+async function rawServer(
   serveConn: (conn: Conn, index: number) => void | Promise<void>,
 ) {
-  const listener = runtime.listen({ hostname: HOST, port: 0 });
+  const listener = await runtime.listen({ hostname: HOST, port: 0 });
   const conns: Conn[] = [];
   const tasks: Promise<void>[] = [];
   const accepting = (async () => {
@@ -249,8 +243,7 @@ test("Client reconnects through 10 server kills and restarts on the same port, d
   const CYCLES = 10;
   const LIVE = 3;
   const QUEUED = 5;
-  // The server alternates between Deno and Bun processes.
-  const runtimes: ExampleRuntime[] = ["deno", "bun"];
+  // The server takes turns on every runtime.
   let server: ExampleServer = await startExample(
     "deno",
     "echo_server.ts",
@@ -296,7 +289,7 @@ test("Client reconnects through 10 server kills and restarts on the same port, d
       assert.notEqual(client.state, "open");
 
       server = await startExample(
-        runtimes[(cycle + 1) % runtimes.length]!,
+        EXAMPLE_RUNTIMES[(cycle + 1) % EXAMPLE_RUNTIMES.length]!,
         "echo_server.ts",
         ["--port", String(port)],
       );
@@ -335,7 +328,7 @@ test("Client reconnects through 10 server kills and restarts on the same port, d
 });
 
 test("Client fails attempts with ECONNREFUSED while nothing listens, with growing delays, then opens", async () => {
-  const port = closedPort();
+  const port = await closedPort();
   const client = createClient({
     port,
     reconnect: { minTimeout: 20, maxTimeout: 200, jitter: 0 },
@@ -371,7 +364,7 @@ test("Client fails attempts with ECONNREFUSED while nothing listens, with growin
 });
 
 test("Client gives up after maxAttempts with ReconnectError whose cause is the last error", async () => {
-  const port = closedPort();
+  const port = await closedPort();
   const client = createClient({
     port,
     reconnect: { maxAttempts: 3, minTimeout: 5 },
@@ -397,7 +390,7 @@ test("Client detects a half-open server within interval + timeout", async () => 
   const interval = 100;
   const timeout = 100;
   // Accepts, then never reads nor writes: a peer that vanished.
-  const raw = rawServer(() => {});
+  const raw = await rawServer(() => {});
   const client = createClient({
     port: raw.port,
     heartbeat: { interval, timeout },
@@ -509,7 +502,7 @@ test("Client heartbeats keep the link while the server's handler is busy with a 
 });
 
 test("Client reconnects when the server closes mid-frame", async () => {
-  const raw = rawServer(async (conn, index) => {
+  const raw = await rawServer(async (conn, index) => {
     if (index === 0) {
       // A header announcing 100 bytes, 3 of them, then a crash.
       await conn.write(new Uint8Array([0, 0, 0, 100, 1, 2, 3]));
@@ -547,7 +540,7 @@ test("Client reconnects when the server closes mid-frame", async () => {
 });
 
 test("createClient() with a signal aborted during backoff closes with reason aborted", async () => {
-  const port = closedPort();
+  const port = await closedPort();
   const controller = new AbortController();
   const client = createClient({
     port,
@@ -623,7 +616,7 @@ test("createClient() with a signal aborted during connect closes with reason abo
 });
 
 test("Client.close() rejects queued frames, which are never sent", async () => {
-  const port = closedPort();
+  const port = await closedPort();
   const client = createClient({ port, reconnect: FAST });
   const sends = ["a", "b", "c"].map((frame) => later(client.send(frame)));
   await until(() => client.status.nextDelay !== undefined, "a failed attempt");
@@ -637,7 +630,7 @@ test("Client.close() rejects queued frames, which are never sent", async () => {
 
 test("Client.close() writes the frames the open connection already accepted", async () => {
   const FRAMES = 5000;
-  const counted = Promise.withResolvers<number>();
+  const counted = deferred<number>();
   await using server = await serve(async (conn) => {
     let count = 0;
     try {
@@ -670,7 +663,7 @@ test("Client.close() writes the frames the open connection already accepted", as
 });
 
 test("Client send() with an aborted signal withdraws a queued frame", async () => {
-  const port = closedPort();
+  const port = await closedPort();
   const client = createClient({ port, reconnect: FAST });
   const inbox = collect(client);
   let server: Server | undefined;
@@ -695,7 +688,7 @@ test("Client send() with an aborted signal withdraws a queued frame", async () =
 });
 
 test("Client onConnect runs before queued frames on every (re)connect", async () => {
-  const port = closedPort();
+  const port = await closedPort();
   const received: string[][] = [];
   const record = async (conn: Connection) => {
     const frames: string[] = [];

@@ -10,7 +10,8 @@ import {
   NetError,
   type Runtime,
 } from "../mod.ts";
-import { echo, HOST, runtime, serve, take } from "./_utils.ts";
+import { closedPort, echo, HOST, runtime, serve, take } from "./_utils.ts";
+import { deferred } from "./_async.ts";
 
 const text = new TextDecoder();
 
@@ -28,15 +29,8 @@ const hangingRuntime: Runtime = {
   },
 };
 
-function closedPort(): number {
-  const listener = runtime.listen({ hostname: HOST, port: 0 });
-  const port = listener.addr.port;
-  listener.close();
-  return port;
-}
-
 test("connect() fails with NetError ECONNREFUSED when nothing listens", async () => {
-  const port = closedPort();
+  const port = await closedPort();
   await assert.rejects(connect({ port }), (error: unknown) => {
     assert.ok(error instanceof NetError);
     assert.equal(error.code, "ECONNREFUSED");
@@ -83,7 +77,7 @@ test("connect() rejects at once with an already aborted signal", async () => {
 });
 
 test("runtime.connect() closes a socket that opens after the abort", async () => {
-  const accepted = Promise.withResolvers<Uint8Array[]>();
+  const accepted = deferred<Uint8Array[]>();
   await using server = await serve(async (conn) => {
     const frames = [];
     for await (const frame of conn) frames.push(frame);
@@ -158,7 +152,7 @@ test("Connection.send() after close() rejects with ConnectionClosedError", async
 });
 
 test("Connection.close() writes every queued frame first", async () => {
-  const got = Promise.withResolvers<number>();
+  const got = deferred<number>();
   await using server = await serve(async (conn) => {
     let count = 0;
     for await (const _ of conn) count++;
@@ -171,7 +165,7 @@ test("Connection.close() writes every queued frame first", async () => {
 });
 
 test("Connection.writable carries frames with backpressure", async () => {
-  const got = Promise.withResolvers<number>();
+  const got = deferred<number>();
   await using server = await serve(async (conn) => {
     let bytes = 0;
     for await (const frame of conn) bytes += frame.byteLength;

@@ -7,6 +7,7 @@ import {
   lengthPrefixed,
 } from "../mod.ts";
 import { memoryConn } from "./_memory_conn.ts";
+import { fromAsync } from "./_async.ts";
 
 const framing = lengthPrefixed({ maxFrameSize: 1024 });
 const text = new TextDecoder();
@@ -70,7 +71,7 @@ test("Connection.readable and iteration share one queue of frames", async () => 
   peer.end();
   const first = await connection[Symbol.asyncIterator]().next();
   assert.equal(text.decode(first.value!), "a");
-  const rest = await Array.fromAsync(connection.readable);
+  const rest = await fromAsync(connection.readable);
   assert.deepEqual(rest.map((f) => text.decode(f)), ["b", "c"]);
 });
 

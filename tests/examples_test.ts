@@ -2,8 +2,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { encodeFrame, lengthPrefixed, lineDelimited } from "../mod.ts";
 import {
+  EXAMPLE_RUNTIMES,
   exampleCommand,
-  type ExampleRuntime,
   HOST,
   pattern,
   readExactly,
@@ -13,7 +13,6 @@ import {
   startExample,
 } from "./_utils.ts";
 
-const RUNTIMES: ExampleRuntime[] = ["deno", "bun"];
 const text = new TextDecoder();
 const bytes = (s: string) => new TextEncoder().encode(s);
 
@@ -53,7 +52,7 @@ function concat(parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-for (const name of RUNTIMES) {
+for (const name of EXAMPLE_RUNTIMES) {
   test(`examples/echo_server.ts on ${name} echoes length-prefixed frames of 0 B to 4 MiB under any chunking`, async () => {
     await using server = await startExample(name, "echo_server.ts", [
       "--port",
@@ -134,7 +133,7 @@ for (const name of RUNTIMES) {
   });
 }
 
-for (const name of RUNTIMES) {
+for (const name of EXAMPLE_RUNTIMES) {
   test(`examples/rpc.ts on ${name} shows requests, errors, timeouts, push and a handover`, async () => {
     const [command, args] = exampleCommand(name, "rpc.ts", ["--port", "0"]);
     const { code, stdout, stderr } = await runToEnd(command, args, "");

@@ -8,13 +8,14 @@ import {
   WriteBufferFullError,
 } from "../mod.ts";
 import { echo, HOST, runtime, serve, take } from "./_utils.ts";
+import { deferred } from "./_async.ts";
 
 const text = new TextDecoder();
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Resolves with the first error a server reports. */
 function firstError() {
-  const seen = Promise.withResolvers<unknown>();
+  const seen = deferred<unknown>();
   return {
     onError: (error: unknown) => seen.resolve(error),
     seen: seen.promise,
@@ -101,7 +102,7 @@ test("listen() closes a connection that floods empty frames past maxFrameRate", 
 
 test("listen() closes a peer that never reads once maxWriteBuffer is reached", async () => {
   const errors = firstError();
-  const sends = Promise.withResolvers<PromiseSettledResult<void>[]>();
+  const sends = deferred<PromiseSettledResult<void>[]>();
   let first = true;
   await using server = await serve(async (conn: Connection) => {
     if (!first) return echo(conn);

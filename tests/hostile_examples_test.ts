@@ -1,11 +1,11 @@
-// Hostile peers against examples/echo_server.ts on both runtimes: the
+// Hostile peers against examples/echo_server.ts on every runtime: the
 // offending connection is closed, everyone else is served, memory stays flat.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { connect } from "../mod.ts";
 import {
-  type ExampleRuntime,
+  EXAMPLE_RUNTIMES,
   HOST,
   runtime,
   startExample,
@@ -36,7 +36,7 @@ async function closedByServer(
   return true;
 }
 
-for (const name of ["deno", "bun"] as ExampleRuntime[]) {
+for (const name of EXAMPLE_RUNTIMES) {
   test(`examples/echo_server.ts on ${name} survives a 4 GiB length, a slowloris and a connection flood`, async () => {
     await using server = await startExample(name, "echo_server.ts", [
       "--port",

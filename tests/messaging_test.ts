@@ -24,6 +24,7 @@ import {
   TetherError,
   TooManyRequestsError,
 } from "../mod.ts";
+import { fromAsync } from "./_async.ts";
 import { FakeClock } from "./_fake_clock.ts";
 import { HOST, serve, take } from "./_utils.ts";
 
@@ -661,7 +662,7 @@ test("after a goaway the server still takes one-way messages, refuses requests u
   // This client never finishes sending: the server stops reading it after
   // shutdownTimeout, then closes.
   assert.deepEqual(
-    await Array.fromAsync(raw),
+    await fromAsync(raw),
     [],
     "no reply to the refused request",
   );
@@ -739,7 +740,7 @@ test("a client of another protocol version fails with ProtocolVersionError; the 
   await using raw = await connect({ port: server.addr.port });
   const hello = await rawHello(raw, "client", 2);
   assert.deepEqual(hello, { kind: "hello", version: 1, role: "server" });
-  assert.deepEqual(await Array.fromAsync(raw), [], "then the server closes");
+  assert.deepEqual(await fromAsync(raw), [], "then the server closes");
   assert.ok(errors[0] instanceof ProtocolVersionError);
   assert.equal(errors[0].peerVersion, 2);
   assert.equal(text.decode(await good.request("fine")), "fine");
@@ -772,7 +773,7 @@ test("a plain length-prefix peer is refused by the server with ProtocolError", a
   });
   await using raw = await connect({ port: server.addr.port });
   await raw.send("hello");
-  const frames = await Array.fromAsync(raw);
+  const frames = await fromAsync(raw);
   // It got the server's hello as an ordinary frame, then the close.
   assert.equal(frames.length, 1);
   assert.equal(decodeEnvelope(frames[0]!).kind, "hello");
@@ -799,7 +800,7 @@ test("a malformed envelope closes that connection with ProtocolError", async () 
   await using raw = await connect({ port: server.addr.port });
   await rawHello(raw, "client");
   await raw.send(new Uint8Array([0x02, 0, 0])); // a request with half an id
-  assert.deepEqual(await Array.fromAsync(raw), []);
+  assert.deepEqual(await fromAsync(raw), []);
   assert.ok(errors[0] instanceof ProtocolError);
 });
 

@@ -1,6 +1,9 @@
-// Runs the static checks, then the whole suite on Deno and on Bun, and ends
-// with one line of totals: "N passed, N failed".
+// Runs the static checks, then the whole suite on Deno, Bun and Node, then
+// the packed npm tarball on all three, and ends with one line of totals:
+// "N passed, N failed".
 import { spawn } from "node:child_process";
+import { readdirSync } from "node:fs";
+import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -29,6 +32,15 @@ function run(command, args) {
 }
 
 const count = (output, pattern) => Number(output.match(pattern)?.[1] ?? NaN);
+
+// Node 20's test runner takes no globs: it gets every test file by name.
+function testFiles(dir) {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) return testFiles(path);
+    return entry.name.endsWith("_test.ts") ? [relative(root, path)] : [];
+  }).sort();
+}
 
 const suites = [
   {
@@ -60,6 +72,33 @@ const suites = [
     parse: (out) => ({
       passed: count(out, /^\s*(\d+) pass$/m),
       failed: count(out, /^\s*(\d+) fail$/m),
+    }),
+  },
+  {
+    name: "node",
+    command: process.execPath,
+    args: [
+      // TypeScript through tsx, as Node 20 cannot strip types.
+      "--import",
+      "tsx",
+      "--test",
+      "--test-reporter=spec",
+      ...testFiles(join(root, "tests")),
+    ],
+    parse: (out) => ({
+      passed: count(out, /^ℹ pass (\d+)$/m),
+      // A test that times out is "cancelled": a failure all the same.
+      failed: count(out, /^ℹ fail (\d+)$/m) +
+        count(out, /^ℹ cancelled (\d+)$/m),
+    }),
+  },
+  {
+    name: "smoke",
+    command: process.execPath,
+    args: ["tests/smoke/pack.mjs"],
+    parse: (out) => ({
+      passed: count(out, /^smoke: (\d+) passed, \d+ failed$/m),
+      failed: count(out, /^smoke: \d+ passed, (\d+) failed$/m),
     }),
   },
 ];

@@ -6,7 +6,7 @@ import { concat } from "./framing/_chunking.ts";
 import { HOST, pattern, runtime } from "./_utils.ts";
 
 async function pair(): Promise<{ local: Conn; remote: Conn; done(): void }> {
-  const listener = runtime.listen({ hostname: HOST, port: 0 });
+  const listener = await runtime.listen({ hostname: HOST, port: 0 });
   const accepted = listener.accept();
   const local = await runtime.connect({
     hostname: HOST,

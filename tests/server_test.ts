@@ -19,6 +19,7 @@ import {
   serve,
   take,
 } from "./_utils.ts";
+import { deferred } from "./_async.ts";
 
 const text = new TextDecoder();
 
@@ -98,7 +99,7 @@ test("listen() isolates a connection that sends an oversize frame", async () => 
 });
 
 test("listen() reports a truncated frame to the handler", async () => {
-  const seen = Promise.withResolvers<unknown>();
+  const seen = deferred<unknown>();
   await using server = await serve(async (conn) => {
     try {
       for await (const _ of conn) { /* nothing is complete */ }
@@ -206,7 +207,7 @@ test("Connection speaks the classic wire format byte for byte", async () => {
 });
 
 test("Server.close() answers the frames already received, then closes", async () => {
-  const received = Promise.withResolvers<void>();
+  const received = deferred<void>();
   const server = await serve(async (conn) => {
     let count = 0;
     for await (const frame of conn) {
@@ -238,7 +239,7 @@ test("Server.close() answers the frames already received, then closes", async ()
 
 test("Server.close() aborts handlers that outlive shutdownTimeout", async () => {
   const errors: unknown[] = [];
-  const started = Promise.withResolvers<Connection>();
+  const started = deferred<Connection>();
   const server = await serve(async (conn) => {
     started.resolve(conn);
     // A handler that never reads and never returns on its own.
@@ -269,7 +270,7 @@ test("listen() closes gracefully when its signal is aborted", async () => {
 
 test("listen() reaps a connection silent beyond idleTimeout, quietly by default", async () => {
   const errors: unknown[] = [];
-  const reaped = Promise.withResolvers<unknown>();
+  const reaped = deferred<unknown>();
   await using server = await serve(async (conn) => {
     try {
       for await (const frame of conn) conn.send(frame);

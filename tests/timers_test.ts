@@ -7,11 +7,19 @@ import { fileURLToPath } from "node:url";
 const binaries = {
   deno: fileURLToPath(new URL("../node_modules/.bin/deno", import.meta.url)),
   bun: fileURLToPath(new URL("../node_modules/.bin/bun", import.meta.url)),
+  node: "node",
 };
 
 /** Runs `code` as a module on `runtime`; resolves with its exit code. */
-function runModule(runtime: "deno" | "bun", code: string): Promise<number> {
-  const args = runtime === "deno" ? ["eval", "--ext=ts", code] : ["-e", code];
+function runModule(
+  runtime: keyof typeof binaries,
+  code: string,
+): Promise<number> {
+  const args = {
+    deno: ["eval", "--ext=ts", code],
+    bun: ["-e", code],
+    node: ["--import", "tsx", "--input-type=module", "-e", code],
+  }[runtime];
   return new Promise((resolve, reject) => {
     const child = spawn(binaries[runtime], args, {
       cwd: ROOT,
@@ -27,7 +35,7 @@ function runModule(runtime: "deno" | "bun", code: string): Promise<number> {
   });
 }
 
-for (const runtime of ["deno", "bun"] as const) {
+for (const runtime of ["deno", "bun", "node"] as const) {
   test(`systemClock timers that are not persistent let the process exit on ${runtime}`, async () => {
     const code = `import { systemClock } from "./mod.ts";
 systemClock.setTimeout(() => globalThis.process.exit(3), 60_000, false);`;

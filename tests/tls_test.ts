@@ -15,7 +15,7 @@ import {
 } from "../mod.ts";
 import {
   echo,
-  type ExampleRuntime,
+  EXAMPLE_RUNTIMES,
   HOST,
   pattern,
   startExample,
@@ -229,7 +229,7 @@ function sClient(
   });
 }
 
-for (const runtime of ["deno", "bun"] as ExampleRuntime[]) {
+for (const runtime of EXAMPLE_RUNTIMES) {
   test(
     `examples/echo_server.ts on ${runtime} echoes frames to openssl s_client over TLS`,
     {

@@ -9,8 +9,7 @@
  *
  * Prints `listening on HOST:PORT` as its first line.
  */
-import process from "node:process";
-import { parseArgs } from "node:util";
+import { serverAddress } from "./_address.ts";
 
 // The slice of Bun's socket API used here, declared so that `deno check`
 // passes without Bun's type package.
@@ -44,20 +43,7 @@ interface BunListen {
 }
 const Bun = (globalThis as unknown as { Bun: BunListen }).Bun;
 
-const { values } = parseArgs({
-  args: process.argv.slice(2),
-  options: {
-    host: { type: "string", default: "127.0.0.1" },
-    port: { type: "string", default: "7000" },
-  },
-});
-const port = Number(values.port);
-if (!Number.isInteger(port) || port < 0 || port > 65535) {
-  console.error(
-    `--port must be an integer from 0 to 65535: got ${values.port}`,
-  );
-  process.exit(2);
-}
+const { host, port } = serverAddress();
 
 const HIGH_WATER_MARK = 1024 * 1024;
 
@@ -77,7 +63,7 @@ function flush(socket: Socket): void {
 }
 
 const server = Bun.listen({
-  hostname: values.host,
+  hostname: host,
   port,
   socket: {
     binaryType: "uint8array",

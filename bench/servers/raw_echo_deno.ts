@@ -7,22 +7,9 @@
  *
  * Prints `listening on HOST:PORT` as its first line.
  */
-import { parseArgs } from "node:util";
+import { serverAddress } from "./_address.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    host: { type: "string", default: "127.0.0.1" },
-    port: { type: "string", default: "7000" },
-  },
-});
-const port = Number(values.port);
-if (!Number.isInteger(port) || port < 0 || port > 65535) {
-  console.error(
-    `--port must be an integer from 0 to 65535: got ${values.port}`,
-  );
-  Deno.exit(2);
-}
+const { host, port } = serverAddress();
 
 async function echo(conn: Deno.TcpConn): Promise<void> {
   conn.setNoDelay(true);
@@ -47,6 +34,6 @@ async function echo(conn: Deno.TcpConn): Promise<void> {
   }
 }
 
-const listener = Deno.listen({ hostname: values.host, port });
+const listener = Deno.listen({ hostname: host, port });
 console.log(`listening on ${listener.addr.hostname}:${listener.addr.port}`);
 for await (const conn of listener) echo(conn);

@@ -15,8 +15,10 @@
  * @module
  */
 import { NetError } from "../errors.ts";
+import { AcceptQueue } from "./_accept_queue.ts";
 import { closedError, toNetError } from "./_net_error.ts";
-import { acceptAll, readableFor, writableFor } from "./_streams.ts";
+import { PushedBytes } from "./_pushed_bytes.ts";
+import { acceptAll, writableFor } from "./_streams.ts";
 import type {
   Conn,
   Listener,
@@ -83,29 +85,12 @@ function bunNet(): BunNet {
   return (globalThis as unknown as { Bun: BunNet }).Bun;
 }
 
-// Bun hands each `data` event a fresh buffer of up to 512 KiB, so the queue
-// is bounded in bytes, not chunks; past this the socket is paused.
-const READ_HIGH_WATER_MARK = 64 * 1024;
-
-interface ReadWaiter {
-  resolve(chunk: Uint8Array | null): void;
-  reject(reason: unknown): void;
-}
-
 class BunConn implements Conn {
   readonly localAddr: NetAddr;
   readonly remoteAddr: NetAddr;
   #socket: BunSocket;
-  #readable: ReadableStream<Uint8Array> | undefined;
+  #bytes: PushedBytes;
   #writable: WritableStream<Uint8Array> | undefined;
-  #chunks: Uint8Array[] = [];
-  #queuedBytes = 0;
-  #reader: ReadWaiter | undefined;
-  // How reading ends once the queue is empty: `null` for a FIN, otherwise
-  // the error that broke the connection.
-  #readEnd: { error: unknown } | undefined;
-  #paused = false;
-  #readDone = false;
   #closed = false;
   #closedLocally = false;
   #writeClosed = false;
@@ -119,6 +104,12 @@ class BunConn implements Conn {
       hostname: socket.remoteAddress,
       port: socket.remotePort,
     };
+    this.#bytes = new PushedBytes(socket);
+  }
+
+  // Built on first use: connections framed by tether read through `read()`.
+  get readable(): ReadableStream<Uint8Array> {
+    return this.#bytes.readable;
   }
 
   // Built on first use: connections framed by tether use `write()`.
@@ -126,77 +117,16 @@ class BunConn implements Conn {
     return this.#writable ??= writableFor(this);
   }
 
-  // Built on first use: connections framed by tether read through `read()`.
-  get readable(): ReadableStream<Uint8Array> {
-    return this.#readable ??= readableFor(this, () => {
-      // Reading stops, writing goes on: keep the socket paused so the
-      // kernel, not this process, holds what the peer sends.
-      this.#readDone = true;
-      this.#chunks = [];
-      this.#queuedBytes = 0;
-      this.#pause();
-    });
-  }
-
   read(): Promise<Uint8Array | null> {
-    const chunk = this.#chunks.shift();
-    if (chunk) {
-      this.#queuedBytes -= chunk.byteLength;
-      if (this.#queuedBytes < READ_HIGH_WATER_MARK) this.#resume();
-      return Promise.resolve(chunk);
-    }
-    const end = this.#readEnd;
-    if (end) {
-      return end.error === undefined
-        ? Promise.resolve(null)
-        : Promise.reject(end.error);
-    }
-    if (this.#readDone) return Promise.resolve(null);
-    this.#resume();
-    return new Promise((resolve, reject) => {
-      this.#reader = { resolve, reject };
-    });
-  }
-
-  #pause(): void {
-    if (!this.#paused && !this.#closed) {
-      this.#paused = true;
-      this.#socket.pause();
-    }
-  }
-
-  #resume(): void {
-    if (this.#paused && !this.#closed && !this.#readDone) {
-      this.#paused = false;
-      this.#socket.resume();
-    }
+    return this.#bytes.read();
   }
 
   onData(data: Uint8Array): void {
-    if (this.#readDone) return;
-    const reader = this.#reader;
-    if (reader) {
-      this.#reader = undefined;
-      reader.resolve(data);
-      return;
-    }
-    this.#chunks.push(data);
-    this.#queuedBytes += data.byteLength;
-    if (this.#queuedBytes >= READ_HIGH_WATER_MARK) this.#pause();
+    this.#bytes.push(data);
   }
 
   onEnd(): void {
-    this.#endRead(undefined);
-  }
-
-  /** Ends reading once the queued chunks are taken. */
-  #endRead(error: unknown): void {
-    if (this.#readEnd) return;
-    this.#readEnd = { error };
-    const reader = this.#reader;
-    this.#reader = undefined;
-    if (error === undefined) reader?.resolve(null);
-    else reader?.reject(error);
+    this.#bytes.end();
   }
 
   onDrain(): void {
@@ -208,10 +138,8 @@ class BunConn implements Conn {
   onClose(error?: Error): void {
     this.#closed = true;
     if (error && !this.#closedLocally) this.#failure = error;
-    this.#endRead(
-      this.#failure
-        ? toNetError(this.#failure, "read", this.remoteAddr)
-        : undefined,
+    this.#bytes.close(
+      this.#failure && toNetError(this.#failure, "read", this.remoteAddr),
     );
     const drained = this.#drained;
     this.#drained = undefined;
@@ -255,6 +183,7 @@ class BunConn implements Conn {
     if (this.#closed) return;
     this.#closed = true;
     this.#closedLocally = true;
+    this.#bytes.detach();
     this.#socket.end();
   }
 
@@ -293,9 +222,7 @@ function handlers(onOpen: (conn: BunConn) => void): BunSocketHandler {
 class BunListener implements Listener {
   readonly addr: NetAddr;
   #listener: BunTcpListener;
-  #accepted: BunConn[] = [];
-  #waiting: ((conn: Conn | null) => void)[] = [];
-  #closed = false;
+  #queue = new AcceptQueue();
 
   constructor(options: RuntimeListenOptions) {
     this.#listener = bunNet().listen({
@@ -304,27 +231,14 @@ class BunListener implements Listener {
       allowHalfOpen: true,
       // Without a handshake handler, Bun opens a TLS socket only once its
       // handshake is done.
-      socket: handlers((conn) => this.#onOpen(conn)),
+      socket: handlers((conn) => this.#queue.push(conn)),
       ...(options.tls ? { tls: options.tls } : {}),
     });
     this.addr = { hostname: options.hostname, port: this.#listener.port };
   }
 
-  #onOpen(conn: BunConn): void {
-    if (this.#closed) {
-      conn.close();
-      return;
-    }
-    const waiter = this.#waiting.shift();
-    if (waiter) waiter(conn);
-    else this.#accepted.push(conn);
-  }
-
   accept(): Promise<Conn | null> {
-    const conn = this.#accepted.shift();
-    if (conn) return Promise.resolve(conn);
-    if (this.#closed) return Promise.resolve(null);
-    return new Promise((resolve) => this.#waiting.push(resolve));
+    return this.#queue.next();
   }
 
   [Symbol.asyncIterator](): AsyncIterator<Conn> {
@@ -332,11 +246,7 @@ class BunListener implements Listener {
   }
 
   close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#listener.stop(false);
-    for (const conn of this.#accepted.splice(0)) conn.close();
-    for (const waiter of this.#waiting.splice(0)) waiter(null);
+    if (this.#queue.close()) this.#listener.stop(false);
   }
 }
 
@@ -347,7 +257,7 @@ class BunListener implements Listener {
  * ```ts ignore
  * import { bunRuntime } from "@tether/tcp/bun";
  *
- * const listener = bunRuntime.listen({ hostname: "127.0.0.1", port: 0 });
+ * const listener = await bunRuntime.listen({ hostname: "127.0.0.1", port: 0 });
  * const conn = await bunRuntime.connect(listener.addr);
  * conn.close();
  * listener.close();
@@ -428,11 +338,11 @@ export const bunRuntime: Runtime = {
       );
     });
   },
-  listen(options: RuntimeListenOptions): Listener {
+  listen(options: RuntimeListenOptions): Promise<Listener> {
     try {
-      return new BunListener(options);
+      return Promise.resolve(new BunListener(options));
     } catch (error) {
-      throw toNetError(error, "listen", options);
+      return Promise.reject(toNetError(error, "listen", options));
     }
   },
 };

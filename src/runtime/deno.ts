@@ -290,7 +290,7 @@ class DenoListener implements Listener {
  * ```ts ignore
  * import { denoRuntime } from "@tether/tcp/deno";
  *
- * const listener = denoRuntime.listen({ hostname: "127.0.0.1", port: 0 });
+ * const listener = await denoRuntime.listen({ hostname: "127.0.0.1", port: 0 });
  * const conn = await denoRuntime.connect(listener.addr);
  * conn.close();
  * listener.close();
@@ -337,22 +337,21 @@ export const denoRuntime: Runtime = {
       signal?.removeEventListener("abort", onAbort);
     }
   },
-  listen(options: RuntimeListenOptions): Listener {
+  listen(options: RuntimeListenOptions): Promise<Listener> {
     const { hostname, port, tls } = options;
     try {
-      return new DenoListener(
-        tls
-          ? denoNet().listenTls({
-            hostname,
-            port,
-            transport: "tcp",
-            cert: tls.cert,
-            key: tls.key,
-          })
-          : denoNet().listen({ hostname, port, transport: "tcp" }),
-      );
+      const listener = tls
+        ? denoNet().listenTls({
+          hostname,
+          port,
+          transport: "tcp",
+          cert: tls.cert,
+          key: tls.key,
+        })
+        : denoNet().listen({ hostname, port, transport: "tcp" });
+      return Promise.resolve(new DenoListener(listener));
     } catch (error) {
-      throw toNetError(error, "listen", { hostname, port });
+      return Promise.reject(toNetError(error, "listen", { hostname, port }));
     }
   },
 };

@@ -6,11 +6,11 @@ let detected: Promise<Runtime> | undefined;
  * Finds the adapter for the runtime this code runs on, loading it on first
  * use so that no runtime pays for another's adapter.
  *
- * Deno is checked before Bun, and both before anything Node-like: Deno and
- * Bun each expose a `process` that claims to be Node.
+ * Deno is checked before Bun, and both before Node: Deno and Bun each expose
+ * a `process` that claims to be Node.
  *
  * @returns The adapter of the current runtime.
- * @throws {TypeError} If the runtime is neither Deno nor Bun.
+ * @throws {TypeError} If the runtime is neither Deno, Bun nor Node.
  *
  * @example Finding the runtime
  * ```ts
@@ -18,7 +18,7 @@ let detected: Promise<Runtime> | undefined;
  * import assert from "node:assert/strict";
  *
  * const runtime = await detectRuntime();
- * assert.ok(runtime.name === "deno" || runtime.name === "bun");
+ * assert.ok(["deno", "bun", "node"].includes(runtime.name));
  * ```
  */
 export function detectRuntime(): Promise<Runtime> {
@@ -29,6 +29,7 @@ async function load(): Promise<Runtime> {
   const global = globalThis as {
     Deno?: { version?: { deno?: string } };
     Bun?: unknown;
+    process?: { versions?: { node?: string } };
   };
   if (typeof global.Deno?.version?.deno === "string") {
     return (await import("./deno.ts")).denoRuntime;
@@ -36,7 +37,10 @@ async function load(): Promise<Runtime> {
   if (global.Bun !== undefined) {
     return (await import("./bun.ts")).bunRuntime;
   }
+  if (typeof global.process?.versions?.node === "string") {
+    return (await import("./node.ts")).nodeRuntime;
+  }
   throw new TypeError(
-    "Cannot detect the runtime as neither Deno nor Bun is present: pass a `runtime` option",
+    "Cannot detect the runtime as neither Deno, Bun nor Node is present: pass a `runtime` option",
   );
 }

@@ -1,7 +1,8 @@
 /**
  * The small contract between tether's runtime-agnostic core and a runtime's
- * sockets. tether ships {@linkcode denoRuntime} and {@linkcode bunRuntime};
- * implement this interface to run tether on anything else.
+ * sockets. tether ships {@linkcode denoRuntime}, {@linkcode bunRuntime} and
+ * {@linkcode nodeRuntime}; implement this interface to run tether on anything
+ * else.
  *
  * @module
  */
@@ -97,7 +98,7 @@ export interface TlsListenOptions {
  * import assert from "node:assert/strict";
  *
  * const runtime = await detectRuntime();
- * const listener = runtime.listen({ hostname: "127.0.0.1", port: 0 });
+ * const listener = await runtime.listen({ hostname: "127.0.0.1", port: 0 });
  * const controller = new AbortController();
  * const options: RuntimeConnectOptions = {
  *   hostname: "127.0.0.1",
@@ -139,7 +140,7 @@ export interface RuntimeConnectOptions {
  *
  * const runtime = await detectRuntime();
  * const options: RuntimeListenOptions = { hostname: "127.0.0.1", port: 0 };
- * const listener = runtime.listen(options);
+ * const listener = await runtime.listen(options);
  * assert.notEqual(listener.addr.port, 0); // the port the OS picked
  * listener.close();
  * ```
@@ -277,7 +278,7 @@ export interface Listener extends AsyncIterable<Conn> {
  * ```
  */
 export interface Runtime {
-  /** The runtime's name, such as `deno` or `bun`. */
+  /** The runtime's name, such as `deno`, `bun` or `node`. */
   readonly name: string;
   /**
    * Opens a TCP connection.
@@ -288,11 +289,12 @@ export interface Runtime {
    */
   connect(options: RuntimeConnectOptions): Promise<Conn>;
   /**
-   * Binds a TCP listener.
+   * Binds a TCP listener. It is asynchronous because Node binds only after
+   * an address lookup, even of an IP address.
    *
    * @param options Where to listen.
    * @returns The bound listener.
    * @throws {NetError} If the address cannot be bound.
    */
-  listen(options: RuntimeListenOptions): Listener;
+  listen(options: RuntimeListenOptions): Promise<Listener>;
 }

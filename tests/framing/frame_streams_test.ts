@@ -19,6 +19,7 @@ import {
   LineEncoderStream,
 } from "../../src/framing/mod.ts";
 import { concat, pattern, prng, randomChunks, randomInt } from "./_chunking.ts";
+import { fromAsync } from "../_async.ts";
 
 const encoder = new TextEncoder();
 
@@ -30,7 +31,7 @@ function collect(
   chunks: Iterable<Uint8Array>,
   stream: TransformStream<Uint8Array, Uint8Array>,
 ): Promise<Uint8Array[]> {
-  return Array.fromAsync(ReadableStream.from(chunks).pipeThrough(stream));
+  return fromAsync(ReadableStream.from(chunks).pipeThrough(stream));
 }
 
 function roundTrip(
@@ -38,7 +39,7 @@ function roundTrip(
   encode: TransformStream<Uint8Array, Uint8Array>,
   decode: TransformStream<Uint8Array, Uint8Array>,
 ): Promise<Uint8Array[]> {
-  return Array.fromAsync(
+  return fromAsync(
     ReadableStream.from(payloads).pipeThrough(encode).pipeThrough(decode),
   );
 }

@@ -25,6 +25,7 @@ import {
   LineEncoderStream,
 } from "../../src/framing/mod.ts";
 import { concat } from "./_chunking.ts";
+import { fromAsync } from "../_async.ts";
 
 /** The seed of every property, so that CI runs are reproducible. */
 const SEED = 0x7e7e_2024;
@@ -837,7 +838,7 @@ test("FrameEncoderStream() and FrameDecoderStream() round-trip valid frames unde
       caseArb,
       async ({ family, config, payloads, plan, named }) => {
         const format = FAMILIES.find((f) => f.name === family)!.format(config);
-        const encoded = await Array.fromAsync(
+        const encoded = await fromAsync(
           ReadableStream.from(payloads).pipeThrough(
             named
               ? format.encoderStream()
@@ -847,7 +848,7 @@ test("FrameEncoderStream() and FrameDecoderStream() round-trip valid frames unde
         assert.equal(encoded.length, payloads.length);
         const wire = concat(encoded);
         assert.ok(bytesEqual(wire, concat(payloads.map(format.encode))));
-        const frames = await Array.fromAsync(
+        const frames = await fromAsync(
           ReadableStream.from(cut(wire, plan)).pipeThrough(
             named
               ? format.decoderStream()
@@ -893,7 +894,7 @@ test("FrameDecoderStream() errors only with typed framing errors on garbage", as
     fc.asyncProperty(caseArb, async ({ family, config, garbage, plan }) => {
       const format = FAMILIES.find((f) => f.name === family)!.format(config);
       const model = format.model(garbage);
-      const frames = Array.fromAsync(
+      const frames = fromAsync(
         ReadableStream.from(cut(garbage, plan)).pipeThrough(
           new FrameDecoderStream(format.framing),
         ),

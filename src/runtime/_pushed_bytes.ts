@@ -1,0 +1,129 @@
+import { readableFor } from "./_streams.ts";
+
+/** The flow control of a socket that pushes what it reads. */
+export interface Pausable {
+  pause(): void;
+  resume(): void;
+}
+
+// Bun hands out chunks of up to 512 KiB and Node of up to 64 KiB, each in a
+// buffer of its own, so the queue is bounded in bytes, not chunks; past this
+// the socket is paused.
+const READ_HIGH_WATER_MARK = 64 * 1024;
+
+interface ReadWaiter {
+  resolve(chunk: Uint8Array | null): void;
+  reject(reason: unknown): void;
+}
+
+/**
+ * The read side of a socket whose runtime pushes data events (Bun, Node): a
+ * queue of the chunks received, taken by `read()` or through `readable`.
+ * The socket is paused while the queue is full and resumed when it is read.
+ */
+export class PushedBytes {
+  #socket: Pausable;
+  #readable: ReadableStream<Uint8Array> | undefined;
+  #chunks: Uint8Array[] = [];
+  #queuedBytes = 0;
+  #reader: ReadWaiter | undefined;
+  // How reading ends once the queue is empty: no error for a FIN,
+  // otherwise the error that broke the connection.
+  #end: { error: unknown } | undefined;
+  #paused = false;
+  #cancelled = false;
+  #detached = false;
+
+  constructor(socket: Pausable) {
+    this.#socket = socket;
+  }
+
+  /** The chunks as a stream, built on first use. */
+  get readable(): ReadableStream<Uint8Array> {
+    return this.#readable ??= readableFor(this, () => {
+      // Reading stops, writing goes on: keep the socket paused so the
+      // kernel, not this process, holds what the peer sends.
+      this.#cancelled = true;
+      this.#chunks = [];
+      this.#queuedBytes = 0;
+      this.#pause();
+    });
+  }
+
+  /** The next chunk, or `null` once the stream has ended. */
+  read(): Promise<Uint8Array | null> {
+    const chunk = this.#chunks.shift();
+    if (chunk) {
+      this.#queuedBytes -= chunk.byteLength;
+      if (this.#queuedBytes < READ_HIGH_WATER_MARK) this.#resume();
+      return Promise.resolve(chunk);
+    }
+    const end = this.#end;
+    if (end) {
+      return end.error === undefined
+        ? Promise.resolve(null)
+        : Promise.reject(end.error);
+    }
+    if (this.#cancelled) return Promise.resolve(null);
+    this.#resume();
+    return new Promise((resolve, reject) => {
+      this.#reader = { resolve, reject };
+    });
+  }
+
+  /** Takes bytes the socket read. */
+  push(chunk: Uint8Array): void {
+    if (this.#cancelled || this.#end) return;
+    const reader = this.#reader;
+    if (reader) {
+      this.#reader = undefined;
+      reader.resolve(chunk);
+      return;
+    }
+    this.#chunks.push(chunk);
+    this.#queuedBytes += chunk.byteLength;
+    if (this.#queuedBytes >= READ_HIGH_WATER_MARK) this.#pause();
+  }
+
+  /** The peer sent a FIN: reading ends once the queue is taken. */
+  end(): void {
+    this.#finish(undefined);
+  }
+
+  /** The socket is closed or closing: it must not be paused or resumed. */
+  detach(): void {
+    this.#detached = true;
+  }
+
+  /**
+   * The socket closed: once the queue is taken, reading ends with `error`
+   * or, without one, at the end of the stream.
+   */
+  close(error?: unknown): void {
+    this.#detached = true;
+    this.#finish(error);
+  }
+
+  #finish(error: unknown): void {
+    if (this.#end) return;
+    this.#end = { error };
+    const reader = this.#reader;
+    this.#reader = undefined;
+    if (error === undefined) reader?.resolve(null);
+    else reader?.reject(error);
+  }
+
+  #pause(): void {
+    if (!this.#paused && !this.#detached) {
+      this.#paused = true;
+      this.#socket.pause();
+    }
+  }
+
+  #resume(): void {
+    if (this.#paused && !this.#detached && !this.#cancelled) {
+      this.#paused = false;
+      this.#socket.resume();
+    }
+  }
+}
