@@ -112,7 +112,9 @@ if (!only || only === "check") {
   console.log("\n== static checks (deno task check)");
   const { code } = await run(bin("deno"), ["task", "check"]);
   if (code !== 0) {
+    // Counted as a failure, so that the totals line shows the run is red.
     console.log("static checks failed");
+    failed += 1;
     broken = true;
   }
 }
@@ -133,7 +135,15 @@ for (const suite of suites) {
   );
   passed += result.passed;
   failed += result.failed;
-  if (code !== 0) broken = true;
+  if (code !== 0) {
+    broken = true;
+    // A suite that fails with no failing test (a leak, a crash after the
+    // summary) still counts as one failure.
+    if (result.failed === 0) {
+      console.log(`${suite.name}: exited with code ${code}`);
+      failed += 1;
+    }
+  }
 }
 
 console.log(`${passed} passed, ${failed} failed`);
