@@ -833,3 +833,26 @@ test("createMessageClient() and listenMessages() validate their options", async 
     TypeError,
   );
 });
+
+test("after a goaway the client reads on until the server closes: late pushes arrive", async () => {
+  await using server = await serve(async (conn) => {
+    await rawHello(conn, "server");
+    // Nothing is pending on the client: the goaway makes it finish at once.
+    await conn.send(encodeEnvelope({ kind: "goaway", nextId: 0 }));
+    for await (const _ of conn) { /* until the client's FIN */ }
+    for (const n of [1, 2, 3]) {
+      await conn.send(
+        encodeEnvelope({ kind: "data", payload: bytes(`late ${n}`) }),
+      );
+    }
+  });
+  await using client = startClient(server.addr.port, {
+    reconnect: { minTimeout: 10_000 },
+  });
+  const pushes: string[] = [];
+  for await (const push of client) {
+    pushes.push(text.decode(push));
+    if (pushes.length === 3) break;
+  }
+  assert.deepEqual(pushes, ["late 1", "late 2", "late 3"]);
+});

@@ -72,6 +72,9 @@ export const DEFAULT_MAX_IN_FLIGHT = 10_000;
 // Ids are compared in a window of half the id space: a larger limit would
 // make "sent before" and "sent after" ambiguous.
 const MAX_IN_FLIGHT_LIMIT = 2 ** 31;
+// How long a server may take to close after the client's FIN that follows
+// its goaway; pushes keep arriving meanwhile.
+const GOAWAY_LINGER = 2000;
 
 /**
  * Options for {@linkcode createMessageClient}: those of
@@ -323,6 +326,8 @@ interface Session {
   readonly pending: Map<number, Call>;
   /** Whether the server sent a goaway: nothing new is written to it. */
   goingAway: boolean;
+  /** Whether its FIN is sent, after a goaway. */
+  finishing: boolean;
 }
 
 /** A request awaiting its reply. */
@@ -837,7 +842,7 @@ export class MessageClient extends EventTarget
     if (session) {
       session.pending.delete(call.id);
       if (session.goingAway && session.pending.size === 0) {
-        void session.conn.close();
+        this.#finish(session);
       }
     } else {
       const index = this.#queue.findIndex((entry) => entry.call === call);
@@ -902,6 +907,7 @@ export class MessageClient extends EventTarget
       nextId: 0,
       pending: new Map(),
       goingAway: false,
+      finishing: false,
     };
     this.#sessions.set(conn, session);
     if (conn.signal.aborted) {
@@ -1056,7 +1062,26 @@ export class MessageClient extends EventTarget
       );
     }
     this.#requeue(resent);
-    if (session.pending.size === 0) void session.conn.close();
+    if (session.pending.size === 0) this.#finish(session);
+  }
+
+  /**
+   * Ends a session that got a goaway once nothing is pending on it: sends a
+   * FIN but reads on, so the pushes the server sent until it saw the FIN
+   * still arrive; the server then closes, and the client reconnects. A
+   * server that does not close is cut off after `GOAWAY_LINGER` ms.
+   */
+  #finish(session: Session): void {
+    const conn = session.conn;
+    if (session.finishing) return;
+    session.finishing = true;
+    conn.closeWrite().catch(() => {});
+    const timer = this.#clock.setTimeout(
+      () => conn.abort(new ConnectionClosedError("finish after a goaway")),
+      GOAWAY_LINGER,
+      false,
+    );
+    void conn.closed.then(() => this.#clock.clearTimeout(timer));
   }
 }
 
