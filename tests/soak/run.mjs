@@ -1,9 +1,9 @@
-// Runs the soak (tests/soak/soak.ts) on Deno, then on Bun, and prints one
+// Runs the soak (tests/soak/soak.ts) on Deno, Bun and Node, and prints one
 // line per runtime. A run passes only if it prints `soak <runtime>: OK` and
 // then exits by itself with code 0 within TIMEOUT_MS: a process that does not
 // exit has leaked a timer or a socket.
 //
-//     node tests/soak/run.mjs          # both runtimes (npm run soak)
+//     node tests/soak/run.mjs          # every runtime (npm run soak)
 //     node tests/soak/run.mjs bun      # one of them
 import { spawn } from "node:child_process";
 import process from "node:process";
@@ -17,6 +17,8 @@ const bin = (name) =>
 const runtimes = {
   deno: [bin("deno"), ["run", "-A", "tests/soak/soak.ts"]],
   bun: [bin("bun"), ["run", "tests/soak/soak.ts"]],
+  // Node 20 runs TypeScript through tsx, as the test suite does.
+  node: [process.execPath, ["--import", "tsx", "tests/soak/soak.ts"]],
 };
 
 function soak(name) {

@@ -80,19 +80,21 @@ const SEED = Number(process.env.SOAK_SEED ?? 20_240_607) >>> 0;
 
 // ----------------------------------------------------------------- runtime
 
-type RuntimeName = "deno" | "bun";
+type RuntimeName = "deno" | "bun" | "node";
 const bunGlobal = (globalThis as { Bun?: { gc(force: boolean): void } }).Bun;
 const RUNTIME: RuntimeName | undefined = bunGlobal
   ? "bun"
   : "Deno" in globalThis
   ? "deno"
+  : process.versions?.node
+  ? "node"
   : undefined;
 if (!RUNTIME) {
-  console.error("soak: run me on Deno or Bun");
+  console.error("soak: run me on Deno, Bun or Node");
   process.exit(2);
 }
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const BINARY = fileURLToPath(
+const BINARY = RUNTIME === "node" ? process.execPath : fileURLToPath(
   new URL(`../../node_modules/.bin/${RUNTIME}`, import.meta.url),
 );
 
@@ -183,6 +185,8 @@ function startServer(port: number): Promise<EchoServer> {
   const script = "examples/echo_server.ts";
   const args = RUNTIME === "deno"
     ? ["run", "--allow-net", "--allow-read", script]
+    : RUNTIME === "node"
+    ? ["--import", "tsx", script]
     : ["run", script];
   const child = spawn(
     BINARY,
