@@ -258,7 +258,9 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   // Cleared on release, not by a listener on `signal`: a listener costs an
   // idle connection more memory than the rest of its timers.
   #idleTimer: unknown;
-  #onUserAbort = () => this.abort(this.#userSignal?.reason);
+  // Made only for a connection given a signal: a closure per connection
+  // adds up over thousands of them.
+  #onUserAbort: (() => void) | undefined;
 
   /**
    * Wraps a runtime connection. Most code gets its connections from
@@ -319,8 +321,9 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     const signal = options.signal;
     if (signal) {
       this.#userSignal = signal;
-      if (signal.aborted) this.#onUserAbort();
-      else signal.addEventListener("abort", this.#onUserAbort, { once: true });
+      const onAbort = this.#onUserAbort = () => this.abort(signal.reason);
+      if (signal.aborted) onAbort();
+      else signal.addEventListener("abort", onAbort, { once: true });
     }
   }
 
@@ -508,7 +511,9 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
 
   #release(reason: unknown): void {
     if (this.signal.aborted) return;
-    this.#userSignal?.removeEventListener("abort", this.#onUserAbort);
+    if (this.#onUserAbort) {
+      this.#userSignal?.removeEventListener("abort", this.#onUserAbort);
+    }
     systemClock.clearTimeout(this.#idleTimer);
     this.#controller.abort(reason);
     this.#conn.close();

@@ -225,7 +225,9 @@ class LengthPrefixedDecoder implements FrameDecoder {
   readonly #little: boolean;
   readonly #limit: number;
   /** Holds a header split across chunks. */
-  readonly #scratch: Uint8Array;
+  // Allocated when a header first splits across chunks: most connections
+  // never need it.
+  #scratch: Uint8Array | undefined;
   /** Header bytes in `#scratch` while the header is incomplete. */
   #headerHave = 0;
   /** Declared payload length of the unfinished frame, or -1 between frames. */
@@ -241,7 +243,6 @@ class LengthPrefixedDecoder implements FrameDecoder {
     this.#headerSize = headerSize;
     this.#little = little;
     this.#limit = limit;
-    this.#scratch = new Uint8Array(headerSize);
   }
 
   get buffered(): number {
@@ -293,7 +294,7 @@ class LengthPrefixedDecoder implements FrameDecoder {
       sink.enqueue(chunk.subarray(start, stop));
       pos = stop;
     }
-    const scratch = this.#scratch;
+    const scratch = this.#scratch ??= new Uint8Array(this.#headerSize);
     let have = 0;
     while (pos < end) scratch[have++] = chunk[pos++]!;
     this.#headerHave = have;
@@ -327,7 +328,7 @@ class LengthPrefixedDecoder implements FrameDecoder {
     let pos = 0;
     if (this.#need < 0) {
       const size = this.#headerSize;
-      const scratch = this.#scratch;
+      const scratch = this.#scratch ??= new Uint8Array(this.#headerSize);
       let have = this.#headerHave;
       while (have < size && pos < end) scratch[have++] = chunk[pos++]!;
       this.#headerHave = have;
