@@ -80,6 +80,8 @@ export class FrameReader {
   #waiters: Waiter[] = [];
   #end: { error: unknown } | undefined;
   #reading = false;
+  // The socket read under way, if any: reads must not overlap.
+  #inflight: Promise<Uint8Array | null> | undefined;
   #draining = false;
   #peerFinished = false;
   #readable: ReadableStream<Uint8Array> | undefined;
@@ -205,6 +207,8 @@ export class FrameReader {
     });
     const drained = (async () => {
       try {
+        // A read the application asked for may still be under way.
+        if ((await this.#inflight) === null) return;
         while ((await this.#source.read()) !== null) { /* dropped */ }
       } catch {
         // The connection failed: there is nothing left to wait for.
@@ -327,7 +331,10 @@ export class FrameReader {
         (this.#waiters.length > 0 ||
           this.#queue.length - this.#head < this.#readAhead)
       ) {
-        const value = await this.#source.read(this.#decoder.readTarget?.());
+        const value = await (this.#inflight = this.#source.read(
+          this.#decoder.readTarget?.(),
+        ));
+        this.#inflight = undefined;
         if (this.#end) return;
         if (value === null) {
           this.#peerFinished = !this.#draining;

@@ -88,3 +88,37 @@ test("Connection iteration can stop and resume without losing frames", async () 
   for await (const frame of connection) rest.push(text.decode(frame));
   assert.deepEqual(rest, ["y", "z"]);
 });
+
+test("Connection never overlaps reads, not even when closing during a read", async () => {
+  const { conn, peer } = memoryConn(framing);
+  // A runtime read() that refuses to be called while a call is under way.
+  const chunks: (Uint8Array | null)[] = [];
+  let wake: (() => void) | undefined;
+  let reading = false;
+  let overlapped = false;
+  conn.read = async () => {
+    if (reading) overlapped = true;
+    reading = true;
+    while (chunks.length === 0) await new Promise<void>((r) => wake = r);
+    reading = false;
+    return chunks.shift()!;
+  };
+  const push = (chunk: Uint8Array | null) => {
+    chunks.push(chunk);
+    wake?.();
+  };
+  const connection = new Connection(conn, { framing });
+  const iterator = connection[Symbol.asyncIterator]();
+  const first = iterator.next(); // a read is now under way
+  push(encodeFrame(framing, new TextEncoder().encode("one")));
+  assert.equal(text.decode((await first).value), "one");
+  void iterator.next(); // and another one
+  const closing = connection.close();
+  // Let the close reach its lingering read while the other read still waits.
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  push(encodeFrame(framing, new TextEncoder().encode("dropped")));
+  push(null); // the peer's FIN ends the lingering close
+  await closing;
+  assert.equal(overlapped, false);
+  assert.ok(peer.closed);
+});
