@@ -74,6 +74,20 @@ await server.close();
 if (JSON.stringify(received) !== JSON.stringify(sent)) {
   throw new Error("the echoed frames differ from the sent ones");
 }
+
+const { createMessageClient, listenMessages } = await import(
+  "@tether/tcp/messaging"
+);
+const rpc = await listenMessages({
+  hostname: "127.0.0.1",
+  port: 0,
+  onRequest: (payload) => \`re: \${new TextDecoder().decode(payload)}\`,
+});
+const client = createMessageClient({ port: rpc.addr.port });
+const reply = new TextDecoder().decode(await client.request("ping"));
+await client.close();
+await rpc.close();
+if (reply !== "re: ping") throw new Error(\`unexpected reply: \${reply}\`);
 console.log(\`smoke \${runtime.name}: OK\`);
 `;
 
