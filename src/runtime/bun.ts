@@ -17,8 +17,8 @@
 import { NetError } from "../errors.ts";
 import { AcceptQueue } from "./_accept_queue.ts";
 import { closedError, toNetError } from "./_net_error.ts";
-import { PushedBytes } from "./_pushed_bytes.ts";
-import { acceptAll, writableFor } from "./_streams.ts";
+import { PushedConn } from "./_pushed_conn.ts";
+import { acceptAll } from "./_streams.ts";
 import type {
   Conn,
   Listener,
@@ -85,48 +85,26 @@ function bunNet(): BunNet {
   return (globalThis as unknown as { Bun: BunNet }).Bun;
 }
 
-class BunConn implements Conn {
-  readonly localAddr: NetAddr;
-  readonly remoteAddr: NetAddr;
+class BunConn extends PushedConn {
   #socket: BunSocket;
-  #bytes: PushedBytes;
-  #writable: WritableStream<Uint8Array> | undefined;
-  #closed = false;
-  #closedLocally = false;
-  #writeClosed = false;
   #failure: unknown;
   #drained: { resolve(): void; reject(error: unknown): void } | undefined;
 
   constructor(socket: BunSocket) {
+    super(
+      socket,
+      { hostname: socket.localAddress, port: socket.localPort },
+      { hostname: socket.remoteAddress, port: socket.remotePort },
+    );
     this.#socket = socket;
-    this.localAddr = { hostname: socket.localAddress, port: socket.localPort };
-    this.remoteAddr = {
-      hostname: socket.remoteAddress,
-      port: socket.remotePort,
-    };
-    this.#bytes = new PushedBytes(socket);
-  }
-
-  // Built on first use: connections framed by tether read through `read()`.
-  get readable(): ReadableStream<Uint8Array> {
-    return this.#bytes.readable;
-  }
-
-  // Built on first use: connections framed by tether use `write()`.
-  get writable(): WritableStream<Uint8Array> {
-    return this.#writable ??= writableFor(this);
-  }
-
-  read(): Promise<Uint8Array | null> {
-    return this.#bytes.read();
   }
 
   onData(data: Uint8Array): void {
-    this.#bytes.push(data);
+    this.bytes.push(data);
   }
 
   onEnd(): void {
-    this.#bytes.end();
+    this.bytes.end();
   }
 
   onDrain(): void {
@@ -136,23 +114,20 @@ class BunConn implements Conn {
   }
 
   onClose(error?: Error): void {
-    this.#closed = true;
-    if (error && !this.#closedLocally) this.#failure = error;
-    this.#bytes.close(
-      this.#failure && toNetError(this.#failure, "read", this.remoteAddr),
-    );
+    if (error && !this.closedLocally) this.#failure = error;
+    this.socketClosed();
     const drained = this.#drained;
     this.#drained = undefined;
-    drained?.reject(this.#writeFailure());
+    drained?.reject(this.writeFailure());
   }
 
   async write(chunk: Uint8Array): Promise<void> {
     let rest = chunk;
     while (rest.byteLength > 0) {
-      if (this.#closed || this.#writeClosed) throw this.#writeFailure();
+      if (this.closed || this.writeClosed) throw this.writeFailure();
       const n = this.#socket.write(rest);
       // Negative counts (-1, or a raw -errno) mean the socket is gone.
-      if (n < 0) throw this.#writeFailure();
+      if (n < 0) throw this.writeFailure();
       if (n === rest.byteLength) return;
       rest = rest.subarray(n);
       await new Promise<void>((resolve, reject) => {
@@ -161,38 +136,21 @@ class BunConn implements Conn {
     }
   }
 
-  #writeFailure(): unknown {
-    if (this.#failure) {
-      return toNetError(this.#failure, "write", this.remoteAddr);
-    }
-    return this.#closedLocally || this.#writeClosed
-      ? closedError("write")
-      : new NetError("EPIPE", "write", this.remoteAddr);
-  }
-
   closeWrite(): Promise<void> {
-    if (!this.#closed && !this.#writeClosed) {
-      this.#writeClosed = true;
+    if (!this.closed && !this.writeClosed) {
+      this.writeClosed = true;
       // `end()` closes both directions in Bun; `shutdown()` is the FIN.
       this.#socket.shutdown();
     }
     return Promise.resolve();
   }
 
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#closedLocally = true;
-    this.#bytes.detach();
+  protected release(): void {
     this.#socket.end();
   }
 
-  setNoDelay(noDelay: boolean): void {
-    if (!this.#closed) this.#socket.setNoDelay(noDelay);
-  }
-
-  setKeepAlive(keepAlive: boolean): void {
-    if (!this.#closed) this.#socket.setKeepAlive(keepAlive);
+  protected failure(): unknown {
+    return this.#failure;
   }
 }
 

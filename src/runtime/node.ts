@@ -23,11 +23,10 @@ import {
   type PeerCertificate,
   type TLSSocket,
 } from "node:tls";
-import { NetError } from "../errors.ts";
 import { AcceptQueue } from "./_accept_queue.ts";
-import { closedError, toNetError } from "./_net_error.ts";
-import { PushedBytes } from "./_pushed_bytes.ts";
-import { acceptAll, writableFor } from "./_streams.ts";
+import { toNetError } from "./_net_error.ts";
+import { PushedConn } from "./_pushed_conn.ts";
+import { acceptAll } from "./_streams.ts";
 import type {
   Conn,
   Listener,
@@ -39,15 +38,8 @@ import type {
 
 const RESOLVED = Promise.resolve();
 
-class NodeConn implements Conn {
-  readonly localAddr: NetAddr;
-  readonly remoteAddr: NetAddr;
+class NodeConn extends PushedConn {
   #socket: Socket;
-  #bytes: PushedBytes;
-  #writable: WritableStream<Uint8Array> | undefined;
-  #closed = false;
-  #closedLocally = false;
-  #writeClosed = false;
   // Write callbacks run in order, so counting them tells which write the
   // pending `write()` waits for. A failed write destroys the socket, and
   // `close` settles the waiter.
@@ -67,61 +59,40 @@ class NodeConn implements Conn {
   };
 
   constructor(socket: Socket) {
-    this.#socket = socket;
-    this.localAddr = {
+    super(socket, {
       hostname: socket.localAddress ?? "",
       port: socket.localPort ?? 0,
-    };
-    this.remoteAddr = {
+    }, {
       hostname: socket.remoteAddress ?? "",
       port: socket.remotePort ?? 0,
-    };
-    this.#bytes = new PushedBytes(socket);
+    });
+    this.#socket = socket;
     socket.on("data", (data: Uint8Array) => {
       // A plain view of Node's Buffer: frames are the same type everywhere.
-      this.#bytes.push(
+      this.bytes.push(
         new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
       );
     });
-    socket.on("end", () => this.#bytes.end());
+    socket.on("end", () => this.bytes.end());
     // The error is read from `socket.errored` once the socket closes.
     socket.on("error", () => {});
     socket.on("close", () => this.#onClose());
   }
 
-  // Built on first use: connections framed by tether read through `read()`.
-  get readable(): ReadableStream<Uint8Array> {
-    return this.#bytes.readable;
-  }
-
-  // Built on first use: connections framed by tether use `write()`.
-  get writable(): WritableStream<Uint8Array> {
-    return this.#writable ??= writableFor(this);
-  }
-
-  read(): Promise<Uint8Array | null> {
-    return this.#bytes.read();
-  }
-
-  /** What broke the connection, unless this side closed it. */
-  get #failure(): Error | undefined {
-    return this.#closedLocally ? undefined : this.#socket.errored ?? undefined;
+  protected failure(): Error | undefined {
+    return this.closedLocally ? undefined : this.#socket.errored ?? undefined;
   }
 
   #onClose(): void {
-    this.#closed = true;
-    const failure = this.#failure;
-    this.#bytes.close(
-      failure && toNetError(failure, "read", this.remoteAddr),
-    );
+    this.socketClosed();
     const flushed = this.#flushed;
     this.#flushed = undefined;
-    flushed?.reject(this.#writeFailure());
+    flushed?.reject(this.writeFailure());
   }
 
   write(chunk: Uint8Array): Promise<void> {
-    if (this.#closed || this.#writeClosed || this.#socket.destroyed) {
-      return Promise.reject(this.#writeFailure());
+    if (this.closed || this.writeClosed || this.#socket.destroyed) {
+      return Promise.reject(this.writeFailure());
     }
     this.#issued++;
     this.#socket.write(chunk, this.#onWritten);
@@ -133,36 +104,16 @@ class NodeConn implements Conn {
     });
   }
 
-  #writeFailure(): unknown {
-    const failure = this.#failure;
-    if (failure) return toNetError(failure, "write", this.remoteAddr);
-    return this.#closedLocally || this.#writeClosed
-      ? closedError("write")
-      : new NetError("EPIPE", "write", this.remoteAddr);
-  }
-
   closeWrite(): Promise<void> {
-    if (!this.#closed && !this.#writeClosed) {
-      this.#writeClosed = true;
+    if (!this.closed && !this.writeClosed) {
+      this.writeClosed = true;
       this.#socket.end();
     }
     return RESOLVED;
   }
 
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#closedLocally = true;
-    this.#bytes.detach();
+  protected release(): void {
     this.#socket.destroy();
-  }
-
-  setNoDelay(noDelay: boolean): void {
-    if (!this.#closed) this.#socket.setNoDelay(noDelay);
-  }
-
-  setKeepAlive(keepAlive: boolean): void {
-    if (!this.#closed) this.#socket.setKeepAlive(keepAlive);
   }
 }
 

@@ -1,0 +1,94 @@
+import { NetError } from "../errors.ts";
+import { closedError, toNetError } from "./_net_error.ts";
+import { type Pausable, PushedBytes } from "./_pushed_bytes.ts";
+import { writableFor } from "./_streams.ts";
+import type { Conn, NetAddr } from "./types.ts";
+
+/** The socket methods a pushed connection uses, in Bun and in Node. */
+export interface PushingSocket extends Pausable {
+  setNoDelay(noDelay?: boolean): unknown;
+  setKeepAlive(enable?: boolean): unknown;
+}
+
+/**
+ * What a {@linkcode Conn} is the same for on runtimes whose sockets push what
+ * they read (Bun, Node): the read queue, the streams built on first use, the
+ * socket options, `close()`, and the error a write reports once writing is
+ * impossible. The runtime supplies writing, the FIN, the release of the
+ * socket and where a failure is found.
+ */
+export abstract class PushedConn implements Conn {
+  readonly localAddr: NetAddr;
+  readonly remoteAddr: NetAddr;
+  protected readonly bytes: PushedBytes;
+  protected closed = false;
+  protected closedLocally = false;
+  protected writeClosed = false;
+  #socket: PushingSocket;
+  #writable: WritableStream<Uint8Array> | undefined;
+
+  constructor(socket: PushingSocket, localAddr: NetAddr, remoteAddr: NetAddr) {
+    this.#socket = socket;
+    this.localAddr = localAddr;
+    this.remoteAddr = remoteAddr;
+    this.bytes = new PushedBytes(socket);
+  }
+
+  // Built on first use: connections framed by tether read through `read()`.
+  get readable(): ReadableStream<Uint8Array> {
+    return this.bytes.readable;
+  }
+
+  // Built on first use: connections framed by tether use `write()`.
+  get writable(): WritableStream<Uint8Array> {
+    return this.#writable ??= writableFor(this);
+  }
+
+  read(): Promise<Uint8Array | null> {
+    return this.bytes.read();
+  }
+
+  abstract write(chunk: Uint8Array): Promise<void>;
+
+  abstract closeWrite(): Promise<void>;
+
+  /** Closes the socket in both directions; `close()` calls it once. */
+  protected abstract release(): void;
+
+  /** What broke the connection, unless this side closed it. */
+  protected abstract failure(): unknown;
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.closedLocally = true;
+    this.bytes.detach();
+    this.release();
+  }
+
+  setNoDelay(noDelay: boolean): void {
+    if (!this.closed) this.#socket.setNoDelay(noDelay);
+  }
+
+  setKeepAlive(keepAlive: boolean): void {
+    if (!this.closed) this.#socket.setKeepAlive(keepAlive);
+  }
+
+  /** The socket has closed: reading ends, with the failure if there was one. */
+  protected socketClosed(): void {
+    this.closed = true;
+    const failure = this.failure();
+    this.bytes.close(
+      failure ? toNetError(failure, "read", this.remoteAddr) : undefined,
+    );
+  }
+
+  /** The error a write reports once the socket cannot take it. */
+  protected writeFailure(): unknown {
+    const failure = this.failure();
+    if (failure) return toNetError(failure, "write", this.remoteAddr);
+    return this.closedLocally || this.writeClosed
+      ? closedError("write")
+      : new NetError("EPIPE", "write", this.remoteAddr);
+  }
+}
