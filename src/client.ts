@@ -1,4 +1,5 @@
 import { checkDuration, resolveFraming } from "./_options.ts";
+import { FrameQueue } from "./_frame_queue.ts";
 import { DONE, pullStream } from "./_pull.ts";
 import {
   backoffDelay,
@@ -481,13 +482,7 @@ export class Client extends EventTarget
   #pending: Connection | undefined;
   #lifecycle = new AbortController();
   #stopping = false;
-  #inbox: Uint8Array[] = [];
-  #inboxHead = 0;
-  #inboxEnd: { error: unknown } | undefined;
-  #readers: {
-    resolve(result: IteratorResult<Uint8Array>): void;
-    reject(reason: unknown): void;
-  }[] = [];
+  #inbox = new FrameQueue();
   #readable: ReadableStream<Uint8Array> | undefined;
   // The application took a frame and has not asked for the next one yet.
   #handedOut = false;
@@ -921,49 +916,20 @@ export class Client extends EventTarget
   /** The next frame: one resolved promise when the inbox holds one. */
   #next(): Promise<IteratorResult<Uint8Array>> {
     this.#handedOut = false;
-    if (this.#inboxHead < this.#inbox.length) {
-      this.#handedOut = true;
-      const value = this.#inbox[this.#inboxHead++]!;
-      if (this.#inboxHead === this.#inbox.length) {
-        this.#inbox = [];
-        this.#inboxHead = 0;
+    const queued = this.#inbox.size;
+    // Frames received before the end are all delivered first.
+    const taken = this.#inbox.take();
+    if (taken) {
+      if (queued > 0) {
+        this.#handedOut = true;
+        this.#roomMade?.();
+        this.#roomMade = undefined;
       }
-      this.#roomMade?.();
-      this.#roomMade = undefined;
-      return Promise.resolve({ value, done: false });
-    }
-    const end = this.#inboxEnd;
-    if (end) {
-      // Frames received before the end are all delivered first.
-      return end.error === undefined
-        ? Promise.resolve(DONE)
-        : Promise.reject(end.error);
+      return taken;
     }
     // The application has answered every frame it had: its replies go.
     if (this.#conn && !this.#inTransit) releaseWrites(this.#conn);
-    return new Promise((resolve, reject) => {
-      this.#readers.push({ resolve, reject });
-    });
-  }
-
-  /** Hands a frame to a waiting reader, or keeps it in the inbox. */
-  #receive(frame: Uint8Array): void {
-    const reader = this.#readers.shift();
-    if (reader) {
-      this.#handedOut = true;
-      reader.resolve({ value: frame, done: false });
-    } else {
-      this.#inbox.push(frame);
-    }
-  }
-
-  /** Settles every waiting reader once the inbox has ended. */
-  #endReaders(): void {
-    const end = this.#inboxEnd!;
-    for (const reader of this.#readers.splice(0)) {
-      if (end.error === undefined) reader.resolve(DONE);
-      else reader.reject(end.error);
-    }
+    return this.#inbox.wait();
   }
 
   /** Moves frames to the client's inbox until the connection ends. */
@@ -978,9 +944,7 @@ export class Client extends EventTarget
     // application comes back for more and finds none.
     holdWrites(
       conn,
-      () =>
-        this.#handedOut || this.#inTransit ||
-        this.#inboxHead < this.#inbox.length,
+      () => this.#handedOut || this.#inTransit || this.#inbox.size > 0,
     );
     const ended = new Promise<void>((resolve) => {
       if (conn.signal.aborted) resolve();
@@ -999,8 +963,8 @@ export class Client extends EventTarget
             });
         }
         if (filter?.(value, conn)) continue;
-        this.#receive(value);
-        if (this.#inbox.length - this.#inboxHead >= INBOX_SIZE) {
+        if (this.#inbox.push(value)) this.#handedOut = true;
+        if (this.#inbox.size >= INBOX_SIZE) {
           // The application is not reading: that silence is not the peer's.
           heartbeat?.suspend();
           await Promise.race([
@@ -1036,12 +1000,8 @@ export class Client extends EventTarget
     void Promise.all([closing, this.#running]).then(() => {
       // After a close or a failure the frames already received stay
       // readable; an abort drops them, as aborts do.
-      this.#inboxEnd = { error: reason === "closed" ? undefined : cause };
-      if (reason === "aborted") {
-        this.#inbox = [];
-        this.#inboxHead = 0;
-      }
-      this.#endReaders();
+      if (reason === "aborted") this.#inbox.clear();
+      this.#inbox.end(reason === "closed" ? undefined : cause);
       this.#update({
         state: "closed",
         nextDelay: undefined,

@@ -1,13 +1,9 @@
+import { FrameQueue } from "./_frame_queue.ts";
 import { DONE, pullStream } from "./_pull.ts";
 import { systemClock } from "./clock.ts";
 import { FrameRateError, FrameTimeoutError } from "./errors.ts";
 import type { FrameDecoder, FrameSink } from "./framing/framing.ts";
 import type { Conn } from "./runtime/types.ts";
-
-interface Waiter {
-  resolve(result: IteratorResult<Uint8Array>): void;
-  reject(reason: unknown): void;
-}
 
 /** The chunks of a connection, read one at a time. */
 interface ChunkSource {
@@ -75,9 +71,7 @@ export class FrameReader {
   #hooks: FrameReaderHooks;
   #readAhead: number;
   #sink: FrameSink;
-  #queue: Uint8Array[] = [];
-  #head = 0;
-  #waiters: Waiter[] = [];
+  #queue = new FrameQueue();
   #end: { error: unknown } | undefined;
   #reading = false;
   // The socket read under way, if any: reads must not overlap.
@@ -131,7 +125,7 @@ export class FrameReader {
 
   /** Whether frames wait for the application. */
   get buffered(): boolean {
-    return this.#head < this.#queue.length;
+    return this.#queue.size > 0;
   }
 
   /** The frames as a `ReadableStream`, sharing this reader's queue. */
@@ -144,22 +138,12 @@ export class FrameReader {
 
   /** The next frame, or done once the peer has finished sending. */
   next(): Promise<IteratorResult<Uint8Array>> {
-    const queue = this.#queue;
-    if (this.#head < queue.length) {
-      const value = queue[this.#head++]!;
-      if (this.#head === queue.length) this.#clearQueue();
+    const taken = this.#queue.take();
+    if (taken) {
       if (this.#readAhead > 0) this.#fill();
-      return Promise.resolve({ value, done: false });
+      return taken;
     }
-    const end = this.#end;
-    if (end) {
-      return end.error === undefined
-        ? Promise.resolve(DONE)
-        : Promise.reject(end.error);
-    }
-    const next = new Promise<IteratorResult<Uint8Array>>((resolve, reject) => {
-      this.#waiters.push({ resolve, reject });
-    });
+    const next = this.#queue.wait();
     // Ask the socket for more before writing the replies: a runtime may
     // perform the write's syscall at once, and the read should not wait on it.
     this.#fill();
@@ -197,7 +181,7 @@ export class FrameReader {
   async discard(timeout: number): Promise<void> {
     const peerDone = this.#end !== undefined && this.#end.error === undefined &&
       this.#peerFinished;
-    this.#clearQueue();
+    this.#queue.clear();
     this.#finish(undefined);
     if (peerDone) return;
     let timer: unknown;
@@ -220,7 +204,7 @@ export class FrameReader {
 
   /** Stops reading at once; what is queued is dropped. */
   cancel(): Promise<void> {
-    this.#clearQueue();
+    this.#queue.clear();
     this.#finish(undefined);
     this.#source.cancel();
     return Promise.resolve();
@@ -231,7 +215,7 @@ export class FrameReader {
    * handed out; with one, they are dropped and the next read rejects.
    */
   end(error?: unknown): void {
-    if (error !== undefined) this.#clearQueue();
+    if (error !== undefined) this.#queue.clear();
     this.#finish(error);
     this.#source.cancel();
   }
@@ -239,26 +223,14 @@ export class FrameReader {
   #push(frame: Uint8Array): void {
     // Aborted while decoding (a reply overflowed the write buffer): drop.
     if (this.#end && this.#end.error !== undefined) return;
-    if (this.#waiters.length > 0) {
-      this.#waiters.shift()!.resolve({ value: frame, done: false });
-    } else {
-      this.#queue.push(frame);
-    }
-  }
-
-  #clearQueue(): void {
-    this.#queue.length = 0;
-    this.#head = 0;
+    this.#queue.push(frame);
   }
 
   #finish(error: unknown): void {
     if (this.#end) return;
     this.#end = { error };
     systemClock.clearTimeout(this.#frameTimer);
-    for (const waiter of this.#waiters.splice(0)) {
-      if (error === undefined) waiter.resolve(DONE);
-      else waiter.reject(error);
-    }
+    this.#queue.end(error);
   }
 
   /** Applies the rate limit and starts or stops the frame deadline. */
@@ -328,8 +300,7 @@ export class FrameReader {
     try {
       while (
         !this.#end &&
-        (this.#waiters.length > 0 ||
-          this.#queue.length - this.#head < this.#readAhead)
+        (this.#queue.waiting || this.#queue.size < this.#readAhead)
       ) {
         const value = await (this.#inflight = this.#source.read(
           this.#decoder.readTarget?.(),

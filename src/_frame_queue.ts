@@ -1,0 +1,85 @@
+import { DONE } from "./_pull.ts";
+
+interface Waiter {
+  resolve(result: IteratorResult<Uint8Array>): void;
+  reject(reason: unknown): void;
+}
+
+/**
+ * Frames waiting for the application, and the application's reads waiting
+ * for frames: a frame goes straight to a waiting read, or into the queue.
+ * Taking a queued frame costs one resolved promise, and frames queued before
+ * the end are all handed out before it.
+ */
+export class FrameQueue {
+  #frames: Uint8Array[] = [];
+  #head = 0;
+  #waiters: Waiter[] = [];
+  #end: { error: unknown } | undefined;
+
+  /** Frames queued and not yet taken. */
+  get size(): number {
+    return this.#frames.length - this.#head;
+  }
+
+  /** Whether a read waits for a frame. */
+  get waiting(): boolean {
+    return this.#waiters.length > 0;
+  }
+
+  /**
+   * The next queued frame, or the end once the queue is empty and ended;
+   * `undefined` when a read has to {@linkcode FrameQueue.wait}.
+   */
+  take(): Promise<IteratorResult<Uint8Array>> | undefined {
+    const frames = this.#frames;
+    if (this.#head < frames.length) {
+      const value = frames[this.#head++]!;
+      if (this.#head === frames.length) this.clear();
+      return Promise.resolve({ value, done: false });
+    }
+    const end = this.#end;
+    if (end) {
+      return end.error === undefined
+        ? Promise.resolve(DONE)
+        : Promise.reject(end.error);
+    }
+    return undefined;
+  }
+
+  /** A read that waits for the next frame or the end. */
+  wait(): Promise<IteratorResult<Uint8Array>> {
+    return new Promise((resolve, reject) => {
+      this.#waiters.push({ resolve, reject });
+    });
+  }
+
+  /** Hands `frame` to a waiting read, or queues it; true if a read took it. */
+  push(frame: Uint8Array): boolean {
+    if (this.#waiters.length > 0) {
+      this.#waiters.shift()!.resolve({ value: frame, done: false });
+      return true;
+    }
+    this.#frames.push(frame);
+    return false;
+  }
+
+  /** Drops the queued frames. */
+  clear(): void {
+    this.#frames.length = 0;
+    this.#head = 0;
+  }
+
+  /**
+   * Ends the queue: waiting reads end, or reject with `error`; later reads
+   * do so once the queued frames are taken. Only the first call counts.
+   */
+  end(error: unknown): void {
+    if (this.#end) return;
+    this.#end = { error };
+    for (const waiter of this.#waiters.splice(0)) {
+      if (error === undefined) waiter.resolve(DONE);
+      else waiter.reject(error);
+    }
+  }
+}
