@@ -12,6 +12,7 @@
  */
 import process from "node:process";
 import { parseArgs } from "node:util";
+import { fail, intFlag } from "./_cli.ts";
 import { createClient } from "../mod.ts";
 
 const { values } = parseArgs({
@@ -23,16 +24,13 @@ const { values } = parseArgs({
     duration: { type: "string", default: "3000" },
   },
 });
+const USAGE =
+  "usage: client_load.ts --addr HOST:PORT [--size 64] [--pipeline 64] [--duration 3000]";
 const match = /^(.+):(\d+)$/.exec(values.addr ?? "");
-const size = Number(values.size);
-const pipeline = Number(values.pipeline);
-const duration = Number(values.duration);
-if (!match || !(size >= 8) || !(pipeline >= 1) || !(duration > 0)) {
-  console.error(
-    "usage: client_load.ts --addr HOST:PORT [--size 64] [--pipeline 64] [--duration 3000]",
-  );
-  process.exit(2);
-}
+if (!match) fail(USAGE, "--addr must be HOST:PORT");
+const size = intFlag(USAGE, "size", values.size, 8);
+const pipeline = intFlag(USAGE, "pipeline", values.pipeline, 1);
+const duration = intFlag(USAGE, "duration", values.duration, 1);
 
 const client = createClient({ hostname: match[1]!, port: Number(match[2]) });
 await client.waitFor("open");

@@ -9,6 +9,7 @@
  * Prints `ready N` once every connection is open, then runs until killed.
  */
 import { parseArgs } from "node:util";
+import { intFlag } from "./_cli.ts";
 import process from "node:process";
 import {
   type Conn,
@@ -26,13 +27,10 @@ const { values } = parseArgs({
     interval: { type: "string", default: "1000" },
   },
 });
-const port = Number(values.port);
-const count = Number(values.conns);
-const interval = Number(values.interval);
-if (!Number.isInteger(port) || port <= 0 || !(count > 0) || !(interval > 0)) {
-  console.error("usage: idle_clients.ts --port P [--conns N] [--interval MS]");
-  process.exit(2);
-}
+const USAGE = "usage: idle_clients.ts --port P [--conns N] [--interval MS]";
+const port = intFlag(USAGE, "port", values.port ?? "", 1);
+const count = intFlag(USAGE, "conns", values.conns, 1);
+const interval = intFlag(USAGE, "interval", values.interval, 1);
 
 const runtime = await detectRuntime();
 const ping = encodeFrame(lengthPrefixed(), new TextEncoder().encode("PING"));

@@ -22,6 +22,7 @@
 import { Buffer } from "node:buffer";
 import process from "node:process";
 import { parseArgs } from "node:util";
+import { fail, intFlag } from "./_cli.ts";
 
 // The slice of Bun's socket API used here, declared so that `deno check`
 // passes without Bun's type package.
@@ -56,11 +57,6 @@ const CONNECT_TIMEOUT = 5000;
 const DRAIN_TIMEOUT = 5000;
 const MAX_SAMPLES_PER_CONN = 1 << 16;
 
-function fail(message: string): never {
-  console.error(`${message}\n${USAGE}`);
-  process.exit(2);
-}
-
 let values;
 try {
   ({ values } = parseArgs({
@@ -75,24 +71,17 @@ try {
     },
   }));
 } catch (error) {
-  fail(error instanceof Error ? error.message : String(error));
+  fail(USAGE, error instanceof Error ? error.message : String(error));
 }
 const mode = values.mode;
-if (mode !== "lp" && mode !== "line") fail("--mode must be lp or line");
-const int = (name: string, raw: string, min: number): number => {
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) {
-    fail(`--${name} must be an integer of at least ${min}: got ${raw}`);
-  }
-  return value;
-};
-const size = int("size", values.size, 0);
-const pipeline = int("pipeline", values.pipeline, 1);
-const conns = int("conns", values.conns, 1);
-const duration = int("duration", values.duration, 1);
+if (mode !== "lp" && mode !== "line") fail(USAGE, "--mode must be lp or line");
+const size = intFlag(USAGE, "size", values.size, 0);
+const pipeline = intFlag(USAGE, "pipeline", values.pipeline, 1);
+const conns = intFlag(USAGE, "conns", values.conns, 1);
+const duration = intFlag(USAGE, "duration", values.duration, 1);
 const colon = values.addr.lastIndexOf(":");
 const hostname = values.addr.slice(0, colon).replace(/^\[|\]$/g, "");
-const port = int("addr port", values.addr.slice(colon + 1), 1);
+const port = intFlag(USAGE, "addr port", values.addr.slice(colon + 1), 1);
 
 /** The wire frame of connection `id`: the Go loadgen's payload pattern. */
 function frameFor(id: number): Uint8Array {

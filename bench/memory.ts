@@ -18,6 +18,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { intFlag } from "./_cli.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const bin = (name: string) => join(ROOT, "node_modules", ".bin", name);
@@ -29,12 +30,9 @@ const { values } = parseArgs({
     settle: { type: "string", default: "5000" },
   },
 });
-const conns = Number(values.conns);
-const settle = Number(values.settle);
-if (!Number.isInteger(conns) || conns < 1 || !(settle >= 0)) {
-  console.error("usage: memory.ts [--conns N] [--settle MS]");
-  process.exit(2);
-}
+const USAGE = "usage: memory.ts [--conns N] [--settle MS]";
+const conns = intFlag(USAGE, "conns", values.conns, 1);
+const settle = intFlag(USAGE, "settle", values.settle, 0);
 
 interface Server {
   name: string;

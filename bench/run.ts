@@ -21,6 +21,7 @@
  * measurement, in clock ticks (1/100 s on Linux).
  */
 import { parseArgs } from "node:util";
+import { fail, intFlag } from "./_cli.ts";
 import { fileURLToPath } from "node:url";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -93,11 +94,6 @@ interface Measurement {
 
 // ---------------------------------------------------------------- options
 
-function fail(message: string): never {
-  console.error(`${message}\n\n${USAGE}`);
-  Deno.exit(2);
-}
-
 function parseOptions() {
   try {
     return parseArgs({
@@ -115,7 +111,7 @@ function parseOptions() {
       },
     }).values;
   } catch (error) {
-    return fail(error instanceof Error ? error.message : String(error));
+    return fail(USAGE, error instanceof Error ? error.message : String(error));
   }
 }
 const values = parseOptions();
@@ -123,27 +119,21 @@ if (values.help) {
   console.log(USAGE);
   Deno.exit(0);
 }
-function intOption(name: string, raw: string, min: number): number {
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) {
-    fail(`--${name} must be an integer of at least ${min}: got ${raw}`);
-  }
-  return value;
-}
-const reps = intOption("reps", values.reps, 1);
-const duration = intOption("duration", values.duration, 100);
-const warmup = intOption("warmup", values.warmup, 0);
-const startTimeout = intOption(
+const reps = intFlag(USAGE, "reps", values.reps, 1);
+const duration = intFlag(USAGE, "duration", values.duration, 100);
+const warmup = intFlag(USAGE, "warmup", values.warmup, 0);
+const startTimeout = intFlag(
+  USAGE,
   "start-timeout",
   values["start-timeout"],
   100,
 );
 const loadgenChoice = values.loadgen;
 if (!["auto", "go", "bun"].includes(loadgenChoice)) {
-  fail(`--loadgen must be auto, go or bun: got ${loadgenChoice}`);
+  fail(USAGE, `--loadgen must be auto, go or bun: got ${loadgenChoice}`);
 }
 if (loadgenChoice === "go" && values["no-go"]) {
-  fail("--loadgen go and --no-go contradict each other");
+  fail(USAGE, "--loadgen go and --no-go contradict each other");
 }
 const onlyTokens =
   values.only?.split(",").map((t) => t.trim()).filter((t) => t) ?? [];
@@ -164,7 +154,7 @@ if (
   onlyTokens.length > 0 &&
   ![...RUNS.map((run) => run.name), ...SERVER_NAMES].some(matches)
 ) {
-  fail(`--only ${values.only} matches no run and no server`);
+  fail(USAGE, `--only ${values.only} matches no run and no server`);
 }
 
 function log(message: string): void {
