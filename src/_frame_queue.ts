@@ -14,7 +14,11 @@ interface Waiter {
 export class FrameQueue {
   #frames: Uint8Array[] = [];
   #head = 0;
-  #waiters: Waiter[] = [];
+  // The one read waiting, as there usually is at most one; further reads
+  // queue behind it. An array for the usual case would cost every idle
+  // connection its backing store.
+  #waiter: Waiter | undefined;
+  #moreWaiters: Waiter[] | undefined;
   #end: { error: unknown } | undefined;
 
   /** Frames queued and not yet taken. */
@@ -24,7 +28,7 @@ export class FrameQueue {
 
   /** Whether a read waits for a frame. */
   get waiting(): boolean {
-    return this.#waiters.length > 0;
+    return this.#waiter !== undefined;
   }
 
   /**
@@ -50,14 +54,17 @@ export class FrameQueue {
   /** A read that waits for the next frame or the end. */
   wait(): Promise<IteratorResult<Uint8Array>> {
     return new Promise((resolve, reject) => {
-      this.#waiters.push({ resolve, reject });
+      if (this.#waiter === undefined) this.#waiter = { resolve, reject };
+      else (this.#moreWaiters ??= []).push({ resolve, reject });
     });
   }
 
   /** Hands `frame` to a waiting read, or queues it; true if a read took it. */
   push(frame: Uint8Array): boolean {
-    if (this.#waiters.length > 0) {
-      this.#waiters.shift()!.resolve({ value: frame, done: false });
+    const waiter = this.#waiter;
+    if (waiter !== undefined) {
+      this.#waiter = this.#moreWaiters?.shift();
+      waiter.resolve({ value: frame, done: false });
       return true;
     }
     this.#frames.push(frame);
@@ -77,7 +84,11 @@ export class FrameQueue {
   end(error: unknown): void {
     if (this.#end) return;
     this.#end = { error };
-    for (const waiter of this.#waiters.splice(0)) {
+    const waiters = this.#waiter
+      ? [this.#waiter, ...this.#moreWaiters ?? []]
+      : [];
+    this.#waiter = this.#moreWaiters = undefined;
+    for (const waiter of waiters) {
       if (error === undefined) waiter.resolve(DONE);
       else waiter.reject(error);
     }

@@ -1,3 +1,4 @@
+import { type Deadline, Deadlines } from "./_deadlines.ts";
 import { systemClock } from "./clock.ts";
 import {
   ConnectionClosedError,
@@ -17,6 +18,10 @@ const HEARTBEAT_READ_AHEAD = 16;
 // How long close() reads and drops what the peer still sends after our FIN,
 // waiting for its own FIN.
 const LINGER_TIMEOUT = 2000;
+// Every connection's idle deadline, on one timer: a runtime timer per
+// connection would cost an idle connection more than its buffers. Idle
+// connections do not keep the process alive.
+const idleDeadlines = new Deadlines(systemClock, false);
 
 /**
  * Options for {@linkcode Connection}.
@@ -255,9 +260,9 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   #userSignal: AbortSignal | undefined;
   #onActivity: (() => void) | undefined;
   #lastActivity = 0;
-  // Cleared on release, not by a listener on `signal`: a listener costs an
+  // Removed on release, not by a listener on `signal`: a listener costs an
   // idle connection more memory than the rest of its timers.
-  #idleTimer: unknown;
+  #idleWatch: Deadline | undefined;
   // Made only for a connection given a signal: a closure per connection
   // adds up over thousands of them.
   #onUserAbort: (() => void) | undefined;
@@ -302,21 +307,15 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
         maxFrameRate: options.maxFrameRate ?? 0,
       },
     );
-    const frames = this.#frames;
-    const held = () => this.#backlog?.() ?? false;
     const idleTimeout = options.idleTimeout ?? 0;
     if (idleTimeout > 0) this.#watchIdle(idleTimeout);
     this.#writer = new FrameWriter(
       this.framing,
       options.maxWriteBuffer ?? DEFAULT_MAX_WRITE_BUFFER,
-      (chunk) => conn.write(chunk),
+      conn,
       // More frames already received means more replies are coming: the
       // writer holds its batch until the reader has handed out what it has.
-      {
-        get buffered() {
-          return frames.buffered || held();
-        },
-      },
+      () => this.#frames.buffered || (this.#backlog?.() ?? false),
     );
     const signal = options.signal;
     if (signal) {
@@ -383,26 +382,34 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     };
   }
 
-  // One pending timer per connection, untouched by traffic: it looks at
-  // when the last bytes arrived and sleeps for the rest of the period.
+  // One entry per connection in a heap shared by every connection, untouched
+  // by traffic: it looks at when the last bytes arrived and sleeps for the
+  // rest of the period.
   #watchIdle(timeout: number): void {
     this.#lastActivity = systemClock.now();
-    const check = () => {
-      if (this.signal.aborted) return;
-      const now = systemClock.now();
-      // Bytes not read because the application is busy are not the peer's
-      // silence: the idle clock runs only while a read waits on the socket.
-      const since = this.#frames.waitingSince;
-      const idle = since === undefined
-        ? 0
-        : now - Math.max(this.#lastActivity, since);
-      if (idle >= timeout) {
-        this.abort(new IdleTimeoutError(timeout));
-      } else {
-        this.#idleTimer = systemClock.setTimeout(check, timeout - idle, false);
-      }
+    const watch: Deadline = {
+      at: this.#lastActivity + timeout,
+      index: -1,
+      expire: () => {
+        if (this.signal.aborted) return;
+        const now = systemClock.now();
+        // Bytes not read because the application is busy are not the
+        // peer's silence: the idle clock runs only while a read waits on the
+        // socket.
+        const since = this.#frames.waitingSince;
+        const idle = since === undefined
+          ? 0
+          : now - Math.max(this.#lastActivity, since);
+        if (idle >= timeout) {
+          this.abort(new IdleTimeoutError(timeout));
+        } else {
+          watch.at = now + timeout - idle;
+          idleDeadlines.add(watch);
+        }
+      },
     };
-    this.#idleTimer = systemClock.setTimeout(check, timeout, false);
+    this.#idleWatch = watch;
+    idleDeadlines.add(watch);
   }
 
   /**
@@ -514,7 +521,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     if (this.#onUserAbort) {
       this.#userSignal?.removeEventListener("abort", this.#onUserAbort);
     }
-    systemClock.clearTimeout(this.#idleTimer);
+    if (this.#idleWatch) idleDeadlines.remove(this.#idleWatch);
     this.#controller.abort(reason);
     this.#conn.close();
     this.#frames.end();

@@ -13,10 +13,24 @@ interface ChunkSource {
   cancel(): void;
 }
 
-// A runtime's `read()` spares a stream per chunk; `readable` is the fallback
-// every runtime has.
+// A runtime's `read()` spares a stream per chunk.
+class ConnChunks implements ChunkSource {
+  #conn: Pick<Conn, "read">;
+
+  constructor(conn: Pick<Conn, "read">) {
+    this.#conn = conn;
+  }
+
+  read(target?: Uint8Array): Promise<Uint8Array | null> {
+    return this.#conn.read!(target);
+  }
+
+  cancel(): void {}
+}
+
+// `readable` is the fallback every runtime has.
 function chunksOf(conn: Pick<Conn, "read" | "readable">): ChunkSource {
-  if (conn.read) return { read: conn.read.bind(conn), cancel() {} };
+  if (conn.read) return new ConnChunks(conn);
   const reader = conn.readable.getReader();
   return {
     read: async () => {
@@ -27,6 +41,27 @@ function chunksOf(conn: Pick<Conn, "read" | "readable">): ChunkSource {
       reader.cancel().catch(() => {});
     },
   };
+}
+
+/** The frames of a {@linkcode FrameReader}, as an async iterator. */
+class FrameIterator implements AsyncIterableIterator<Uint8Array> {
+  #reader: FrameReader;
+
+  constructor(reader: FrameReader) {
+    this.#reader = reader;
+  }
+
+  next(): Promise<IteratorResult<Uint8Array>> {
+    return this.#reader.next();
+  }
+
+  return(): Promise<IteratorResult<Uint8Array>> {
+    return Promise.resolve(DONE);
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<Uint8Array> {
+    return this;
+  }
 }
 
 /** Limits on what a peer may send, beyond the framing's size limit. */
@@ -65,12 +100,12 @@ export interface FrameReaderHooks {
  * asked for: iterating costs one resolved promise per frame, not the
  * machinery of a stream.
  */
-export class FrameReader {
+export class FrameReader implements FrameSink {
   #source: ChunkSource;
   #decoder: FrameDecoder;
   #hooks: FrameReaderHooks;
   #readAhead: number;
-  #sink: FrameSink;
+  #control: ((frame: Uint8Array) => boolean) | undefined;
   #queue = new FrameQueue();
   #end: { error: unknown } | undefined;
   #reading = false;
@@ -99,20 +134,16 @@ export class FrameReader {
     this.#readAhead = readAhead;
     this.#hooks = hooks;
     this.#limits = limits;
-    const control = hooks.control;
-    this.#sink = control
-      ? {
-        enqueue: (frame) => {
-          this.#decoded++;
-          if (!control(frame)) this.#push(frame);
-        },
-      }
-      : {
-        enqueue: (frame) => {
-          this.#decoded++;
-          this.#push(frame);
-        },
-      };
+    this.#control = hooks.control;
+  }
+
+  /**
+   * Takes a frame from the decoder: the reader is its {@linkcode FrameSink},
+   * which spares every connection a sink object of its own.
+   */
+  enqueue(frame: Uint8Array): void {
+    this.#decoded++;
+    if (!this.#control?.(frame)) this.#push(frame);
   }
 
   /**
@@ -153,13 +184,7 @@ export class FrameReader {
 
   /** An iterator over the frames; leaving it early stops nothing. */
   iterator(): AsyncIterableIterator<Uint8Array> {
-    return {
-      next: () => this.next(),
-      return: () => Promise.resolve(DONE),
-      [Symbol.asyncIterator]() {
-        return this;
-      },
-    };
+    return new FrameIterator(this);
   }
 
   /**
@@ -290,43 +315,71 @@ export class FrameReader {
   }
 
   #fill(): void {
-    if (!this.#reading && !this.#end) void this.#read();
-  }
-
-  async #read(): Promise<void> {
+    if (this.#reading || this.#end) return;
     this.#reading = true;
     // The application asked for frames: from now on, silence is the peer's.
     this.#waitingSince = systemClock.now();
+    this.#readMore();
+  }
+
+  // Reads until the application has what it asked for. Callbacks rather than
+  // an async loop: every idle connection has a read pending here, and a
+  // suspended async function holds several times the memory of a `then`.
+  #readMore(): void {
+    if (
+      this.#end ||
+      !(this.#queue.waiting || this.#queue.size < this.#readAhead)
+    ) {
+      this.#reading = false;
+      return;
+    }
+    let read: Promise<Uint8Array | null>;
     try {
-      while (
-        !this.#end &&
-        (this.#queue.waiting || this.#queue.size < this.#readAhead)
-      ) {
-        const value = await (this.#inflight = this.#source.read(
-          this.#decoder.readTarget?.(),
-        ));
-        this.#inflight = undefined;
-        if (this.#end) return;
-        if (value === null) {
-          this.#peerFinished = !this.#draining;
-          // A drained stream may stop inside a frame; a peer may not.
-          if (!this.#draining) this.#decoder.end();
-          this.#finish(undefined);
-          return;
-        }
-        this.#hooks.onChunk();
-        const before = this.#decoded;
-        this.#decoder.decode(value, this.#sink);
-        if (this.#limits.frameTimeout > 0 || this.#limits.maxFrameRate > 0) {
-          this.#enforce(this.#decoded - before);
-        }
+      read = this.#source.read(this.#decoder.readTarget?.());
+    } catch (error) {
+      this.#readFailed(error);
+      return;
+    }
+    this.#inflight = read;
+    read.then(
+      (value) => this.#received(value),
+      (error) => this.#readFailed(error),
+    );
+  }
+
+  #received(value: Uint8Array | null): void {
+    this.#inflight = undefined;
+    if (this.#end) {
+      this.#reading = false;
+      return;
+    }
+    try {
+      if (value === null) {
+        this.#peerFinished = !this.#draining;
+        // A drained stream may stop inside a frame; a peer may not.
+        if (!this.#draining) this.#decoder.end();
+        this.#finish(undefined);
+        this.#reading = false;
+        return;
+      }
+      this.#hooks.onChunk();
+      const before = this.#decoded;
+      this.#decoder.decode(value, this);
+      if (this.#limits.frameTimeout > 0 || this.#limits.maxFrameRate > 0) {
+        this.#enforce(this.#decoded - before);
       }
     } catch (error) {
-      if (this.#end) return;
-      this.#finish(error);
-      this.#hooks.onError(error);
-    } finally {
-      this.#reading = false;
+      this.#readFailed(error);
+      return;
     }
+    this.#readMore();
+  }
+
+  #readFailed(error: unknown): void {
+    this.#inflight = undefined;
+    this.#reading = false;
+    if (this.#end) return;
+    this.#finish(error);
+    this.#hooks.onError(error);
   }
 }

@@ -1,12 +1,13 @@
 import { ConnectionClosedError, WriteBufferFullError } from "./errors.ts";
 import type { Framing } from "./framing/framing.ts";
 import { afterTask } from "./runtime/timers.ts";
+import type { Conn } from "./runtime/types.ts";
 
 // Small frames are copied into a batch buffer so that a burst of them leaves
 // in one write; a write costs a syscall, a copy of 64 bytes costs nothing.
 // The buffer starts small, since a connection that answers only heartbeats
 // keeps it, and doubles as bursts need.
-const INITIAL_BUFFER_SIZE = 512;
+const INITIAL_BUFFER_SIZE = 256;
 // A batch this large is written at once instead of waiting for the burst to
 // end, so large frames stream instead of piling up.
 const FLUSH_THRESHOLD = 64 * 1024;
@@ -28,12 +29,6 @@ const RESOLVED = Promise.resolve();
 
 function microtask(callback: () => void): void {
   void RESOLVED.then(callback);
-}
-
-/** What a {@linkcode FrameWriter} needs to know of the read side. */
-export interface ReadProgress {
-  /** Whether received frames still wait for the application. */
-  readonly buffered: boolean;
 }
 
 interface Batch {
@@ -72,8 +67,10 @@ function createBatch(): Batch {
 export class FrameWriter {
   #framing: Framing;
   #maxQueued: number;
-  #write: (chunk: Uint8Array) => Promise<void>;
-  #reader: ReadProgress;
+  #socket: Pick<Conn, "write">;
+  // Whether received frames still wait for the application: their replies
+  // are coming, so the batch is held.
+  #backlogged: () => boolean;
   // Allocated on first use: an idle connection holds no batch buffer.
   #buffer: Uint8Array<ArrayBuffer> = NO_BUFFER;
   #spare: Uint8Array<ArrayBuffer> | undefined;
@@ -93,13 +90,13 @@ export class FrameWriter {
   constructor(
     framing: Framing,
     maxQueued: number,
-    write: (chunk: Uint8Array) => Promise<void>,
-    reader: ReadProgress,
+    socket: Pick<Conn, "write">,
+    backlogged: () => boolean,
   ) {
     this.#framing = framing;
     this.#maxQueued = maxQueued;
-    this.#write = write;
-    this.#reader = reader;
+    this.#socket = socket;
+    this.#backlogged = backlogged;
   }
 
   /** Bytes accepted and not yet written. */
@@ -210,7 +207,7 @@ export class FrameWriter {
     if (this.#flushing) return;
     if (this.#batchBytes >= FLUSH_THRESHOLD) {
       this.#flush();
-    } else if (this.#reader.buffered) {
+    } else if (this.#backlogged()) {
       this.#watch();
     } else if (!this.#scheduled) {
       this.#scheduled = true;
@@ -265,12 +262,15 @@ export class FrameWriter {
         this.#buffer = this.#spare ?? NO_BUFFER;
         this.#spare = undefined;
         this.#start = this.#length = 0;
-        for (const segment of segments) await this.#write(segment);
+        for (const segment of segments) await this.#socket.write(segment);
         if (this.#failure) return;
         this.#queued -= bytes;
         this.#inFlight = undefined;
         if (written.byteLength <= MAX_RETAINED_BUFFER_SIZE) {
-          this.#spare = written;
+          // Nothing queued during the write: the buffer is reused as it is,
+          // so a quiet connection keeps one buffer, not two.
+          if (this.#buffer === NO_BUFFER) this.#buffer = written;
+          else this.#spare = written;
         }
         batch?.resolve();
       }

@@ -418,17 +418,28 @@ class TcpServer implements Server {
         ? { highWaterMark: options.highWaterMark }
         : {}),
     });
-    const task = (async () => {
-      try {
-        await this.#handler(conn);
-      } catch (error) {
+    // A `then` rather than an async function: the task waits as long as the
+    // connection lives, and a pending `then` holds less memory.
+    let handled: Promise<void>;
+    try {
+      handled = Promise.resolve(this.#handler(conn));
+    } catch (error) {
+      handled = Promise.reject(error);
+    }
+    const task = handled.then(
+      () => this.#finish(conn),
+      (error) => {
         this.#report(error, conn);
-      }
-      await conn.close();
-      this.#tasks.delete(conn);
-    })();
+        return this.#finish(conn);
+      },
+    );
     this.#tasks.set(conn, task);
     if (this.#stopping.signal.aborted) conn.drain();
+  }
+
+  async #finish(conn: Connection): Promise<void> {
+    await conn.close();
+    this.#tasks.delete(conn);
   }
 
   #report(error: unknown, conn?: Connection): void {

@@ -294,9 +294,11 @@ class LengthPrefixedDecoder implements FrameDecoder {
       sink.enqueue(chunk.subarray(start, stop));
       pos = stop;
     }
-    const scratch = this.#scratch ??= new Uint8Array(this.#headerSize);
     let have = 0;
-    while (pos < end) scratch[have++] = chunk[pos++]!;
+    if (pos < end) {
+      const scratch = this.#scratch ??= new Uint8Array(this.#headerSize);
+      while (pos < end) scratch[have++] = chunk[pos++]!;
+    }
     this.#headerHave = have;
   }
 

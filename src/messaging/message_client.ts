@@ -22,7 +22,7 @@ import type { HeartbeatOptions } from "../heartbeat.ts";
 import type { NetAddr } from "../runtime/types.ts";
 import { DEFAULT_QUEUE_BYTES, type QueueOptions } from "../send_queue.ts";
 import { handleControl } from "./_control.ts";
-import { type Deadline, Deadlines } from "./_deadlines.ts";
+import { type Deadline, Deadlines } from "../_deadlines.ts";
 import {
   decodeEnvelope,
   encodeEnvelope,

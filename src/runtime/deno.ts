@@ -124,21 +124,28 @@ class DenoConn implements Conn {
     });
   }
 
-  async read(target?: Uint8Array): Promise<Uint8Array | null> {
+  // Promise chains rather than async functions: an idle connection always
+  // has a read pending, and a suspended async function holds several times
+  // the memory of a pending `then`.
+  read(target?: Uint8Array): Promise<Uint8Array | null> {
     if (target) {
-      const n = await this.#readInto(target);
-      return n === null ? null : target.subarray(0, n);
+      return this.#readInto(target).then((n) =>
+        n === null ? null : target.subarray(0, n)
+      );
     }
     const slab = this.#takeSlab();
     const start = this.#used;
-    const n = await this.#readInto(start === 0 ? slab : slab.subarray(start));
-    if (n === null) return null;
-    if (n === slab.byteLength - start && this.#slabSize < MAX_SLAB_SIZE) {
-      this.#slabSize *= 2;
-    }
-    if (n > this.#largestRead) this.#largestRead = n;
-    this.#used = start + n;
-    return slab.subarray(start, start + n);
+    return this.#readInto(start === 0 ? slab : slab.subarray(start)).then(
+      (n) => {
+        if (n === null) return null;
+        if (n === slab.byteLength - start && this.#slabSize < MAX_SLAB_SIZE) {
+          this.#slabSize *= 2;
+        }
+        if (n > this.#largestRead) this.#largestRead = n;
+        this.#used = start + n;
+        return slab.subarray(start, start + n);
+      },
+    );
   }
 
   #takeSlab(): Uint8Array {
@@ -158,22 +165,22 @@ class DenoConn implements Conn {
   }
 
   /** One socket read: bytes read, or `null` at the end of the stream. */
-  async #readInto(target: Uint8Array): Promise<number | null> {
-    if (this.#readDone) return null;
-    try {
-      let n: number | null = 0;
-      // A read of 0 bytes is not end-of-stream.
-      while (n === 0) n = await this.#conn.read(target);
-      if (n === null) this.#readDone = true;
-      return this.#readDone ? null : n;
-    } catch (error) {
-      if (this.#readDone || this.#closed) {
+  #readInto(target: Uint8Array): Promise<number | null> {
+    if (this.#readDone) return Promise.resolve(null);
+    return this.#conn.read(target).then(
+      (n): number | null | Promise<number | null> => {
+        // A read of 0 bytes is not end-of-stream.
+        if (n === 0) return this.#readInto(target);
+        if (n === null) this.#readDone = true;
+        return this.#readDone ? null : n;
+      },
+      (error) => {
+        const quiet = this.#readDone || this.#closed;
         this.#readDone = true;
-        return null;
-      }
-      this.#readDone = true;
-      throw toNetError(error, "read", this.remoteAddr);
-    }
+        if (quiet) return null;
+        throw toNetError(error, "read", this.remoteAddr);
+      },
+    );
   }
 
   async #pull(controller: ReadableByteStreamController): Promise<void> {
