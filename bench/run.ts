@@ -34,7 +34,8 @@ const USAGE = `usage: deno task bench [options]
   --warmup MS        load per (run, server) before measuring, 0 for none (default 500)
   --only A,B         keep runs and servers whose name contains one of these
                      (runs: small-pipe small-fan large ping-pong; servers:
-                     tether-deno tether-bun tether-node raw-deno raw-bun
+                     tether-deno tether-bun tether-node, their -frames
+                     variants that read frame by frame, raw-deno raw-bun
                      raw-node go-plain go-bufio)
   --json PATH        also write every measurement as JSON ("-" for stdout)
   --no-go            do not build or use the Go anchors and loadgen
@@ -61,6 +62,28 @@ interface ServerSpec {
   args: string[];
   /** The raw echo of the same runtime, for the ratio column. */
   baseline?: string;
+}
+
+/**
+ * tether's echo example on one runtime, twice: reading a batch per step (the
+ * example's default) and frame by frame (`--per-frame`).
+ */
+function tetherSpecs(
+  runtime: string,
+  command: string,
+  script: string[],
+): ServerSpec[] {
+  const args = [...script, "--port", "0", "--framing", "length"];
+  const baseline = `raw-${runtime}`;
+  return [
+    { name: `tether-${runtime}`, command, args, baseline },
+    {
+      name: `tether-${runtime}-frames`,
+      command,
+      args: [...args, "--per-frame"],
+      baseline,
+    },
+  ];
 }
 
 interface LoadgenResult {
@@ -139,10 +162,13 @@ const onlyTokens =
   values.only?.split(",").map((t) => t.trim()).filter((t) => t) ?? [];
 const SERVER_NAMES = [
   "tether-deno",
+  "tether-deno-frames",
   "raw-deno",
   "tether-bun",
+  "tether-bun-frames",
   "raw-bun",
   "tether-node",
+  "tether-node-frames",
   "raw-node",
   "go-plain",
   "go-bufio",
@@ -641,20 +667,11 @@ async function main(): Promise<void> {
 
   const deno = Deno.execPath();
   const allServers: ServerSpec[] = [
-    {
-      name: "tether-deno",
-      command: deno,
-      args: [
-        "run",
-        "--allow-net",
-        "examples/echo_server.ts",
-        "--port",
-        "0",
-        "--framing",
-        "length",
-      ],
-      baseline: "raw-deno",
-    },
+    ...tetherSpecs("deno", deno, [
+      "run",
+      "--allow-net",
+      "examples/echo_server.ts",
+    ]),
     {
       name: "raw-deno",
       command: deno,
@@ -670,19 +687,7 @@ async function main(): Promise<void> {
   ];
   if (bun) {
     allServers.push(
-      {
-        name: "tether-bun",
-        command: bun,
-        args: [
-          "run",
-          "examples/echo_server.ts",
-          "--port",
-          "0",
-          "--framing",
-          "length",
-        ],
-        baseline: "raw-bun",
-      },
+      ...tetherSpecs("bun", bun, ["run", "examples/echo_server.ts"]),
       {
         name: "raw-bun",
         command: bun,
@@ -696,18 +701,9 @@ async function main(): Promise<void> {
   const node = await buildNode();
   if (node) {
     allServers.push(
-      {
-        name: "tether-node",
-        command: node.command,
-        args: [
-          `${node.dir}/examples/echo_server.js`,
-          "--port",
-          "0",
-          "--framing",
-          "length",
-        ],
-        baseline: "raw-node",
-      },
+      ...tetherSpecs("node", node.command, [
+        `${node.dir}/examples/echo_server.js`,
+      ]),
       {
         name: "raw-node",
         command: node.command,

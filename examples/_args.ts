@@ -12,11 +12,14 @@ export interface ExampleArgs {
   extra: Record<string, number>;
   /** The values of the file flags that were given. */
   files: Record<string, string>;
+  /** Which of the switches named in `switches` were given. */
+  switches: Record<string, boolean>;
 }
 
 /**
- * Parses `--host`, `--port`, `--framing` and the non-negative numeric flags
- * named in `numbers` (with their defaults), exiting with usage on error.
+ * Parses `--host`, `--port`, `--framing`, the non-negative numeric flags
+ * named in `numbers` (with their defaults), the file flags in `files` and the
+ * boolean switches in `switches`, exiting with usage on error.
  */
 export function exampleArgs(
   usage: string,
@@ -25,10 +28,12 @@ export function exampleArgs(
     allowZeroPort: boolean;
     numbers?: Record<string, number>;
     files?: string[];
+    switches?: string[];
   },
 ): ExampleArgs {
   const numbers = defaults.numbers ?? {};
   const fileFlags = defaults.files ?? [];
+  const switchFlags = defaults.switches ?? [];
   const fail = (message: string): never => {
     console.error(`${message}\n\n${usage}`);
     process.exit(2);
@@ -50,6 +55,12 @@ export function exampleArgs(
         ),
         ...Object.fromEntries(
           fileFlags.map((name) => [name, { type: "string" as const }]),
+        ),
+        ...Object.fromEntries(
+          switchFlags.map((name) => [
+            name,
+            { type: "boolean" as const, default: false },
+          ]),
         ),
       },
     }));
@@ -82,8 +93,13 @@ export function exampleArgs(
     const value = (values as Record<string, unknown>)[name];
     if (typeof value === "string") files[name] = value;
   }
+  const switches: Record<string, boolean> = {};
+  for (const name of switchFlags) {
+    switches[name] = (values as Record<string, unknown>)[name] === true;
+  }
   return {
     files,
+    switches,
     host: values.host as string,
     port,
     framing: values.framing as "length" | "line",

@@ -8,7 +8,9 @@
  *     node --import tsx examples/echo_server.ts --port 0
  *
  * Its first line on stdout is `listening on HOST:PORT` (the real port when
- * `--port 0` asks for a free one).
+ * `--port 0` asks for a free one). It reads a batch of frames at a time
+ * (`conn.batches()`); `--per-frame` makes it iterate frame by frame instead,
+ * the simpler and slower way.
  */
 import { readFileSync } from "node:fs";
 import process from "node:process";
@@ -23,11 +25,13 @@ import { exampleArgs } from "./_args.ts";
 const USAGE =
   `usage: echo_server.ts [--host 127.0.0.1] [--port 7000] [--framing length|line]
                       [--tls-cert cert.pem --tls-key key.pem]
-                      [--frame-timeout ms] [--idle-timeout ms] [--max-connections n]`;
-const { host, port, framing, files, extra } = exampleArgs(USAGE, {
+                      [--frame-timeout ms] [--idle-timeout ms] [--max-connections n]
+                      [--per-frame]`;
+const { host, port, framing, files, extra, switches } = exampleArgs(USAGE, {
   port: 7000,
   allowZeroPort: true,
   files: ["tls-cert", "tls-key"],
+  switches: ["per-frame"],
   numbers: {
     "frame-timeout": DEFAULT_FRAME_TIMEOUT,
     "idle-timeout": DEFAULT_IDLE_TIMEOUT,
@@ -56,11 +60,19 @@ const server = await listen({
       },
     }
     : {}),
-  handler: async (conn) => {
-    // Replies are not awaited one by one: the connection coalesces the
-    // replies to one read's worth of frames into a single write.
-    for await (const frame of conn) conn.send(frame);
-  },
+  handler: switches["per-frame"]
+    ? async (conn) => {
+      // The plain way: a frame per step.
+      for await (const frame of conn) conn.send(frame);
+    }
+    : async (conn) => {
+      // A batch per step: every frame that one read from the socket brought,
+      // with no promise per frame. Replies are not awaited one by one: the
+      // connection sends a batch's replies in a single write.
+      for await (const frames of conn.batches()) {
+        for (const frame of frames) conn.send(frame);
+      }
+    },
 });
 console.log(`listening on ${server.addr.hostname}:${server.addr.port}`);
 

@@ -51,6 +51,19 @@ export class FrameQueue {
     return undefined;
   }
 
+  /**
+   * Every queued frame, in a new array the caller keeps; `undefined` when
+   * none is queued.
+   */
+  takeAll(): Uint8Array[] | undefined {
+    const frames = this.#frames;
+    if (this.#head >= frames.length) return undefined;
+    const taken = this.#head === 0 ? frames : frames.slice(this.#head);
+    this.#frames = [];
+    this.#head = 0;
+    return taken;
+  }
+
   /** A read that waits for the next frame or the end. */
   wait(): Promise<IteratorResult<Uint8Array>> {
     return new Promise((resolve, reject) => {

@@ -43,6 +43,27 @@ function chunksOf(conn: Pick<Conn, "read" | "readable">): ChunkSource {
   };
 }
 
+/** The batches of a {@linkcode FrameReader}, as an async iterator. */
+class BatchIterator implements AsyncIterableIterator<Uint8Array[]> {
+  #reader: FrameReader;
+
+  constructor(reader: FrameReader) {
+    this.#reader = reader;
+  }
+
+  next(): Promise<IteratorResult<Uint8Array[], undefined>> {
+    return this.#reader.nextBatch();
+  }
+
+  return(): Promise<IteratorResult<Uint8Array[], undefined>> {
+    return Promise.resolve(DONE);
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<Uint8Array[]> {
+    return this;
+  }
+}
+
 /** The frames of a {@linkcode FrameReader}, as an async iterator. */
 class FrameIterator implements AsyncIterableIterator<Uint8Array> {
   #reader: FrameReader;
@@ -180,6 +201,37 @@ export class FrameReader implements FrameSink {
     this.#fill();
     this.#hooks.onDry();
     return next;
+  }
+
+  /**
+   * Every frame received so far, at least one, or done once the peer has
+   * finished sending: one promise per batch instead of one per frame.
+   */
+  nextBatch(): Promise<IteratorResult<Uint8Array[], undefined>> {
+    const frames = this.#queue.takeAll();
+    if (frames) {
+      if (this.#readAhead > 0) this.#fill();
+      return Promise.resolve({ value: frames, done: false });
+    }
+    const end = this.#queue.take();
+    if (end) return end as Promise<IteratorResult<never, undefined>>;
+    const first = this.#queue.wait();
+    this.#fill();
+    this.#hooks.onDry();
+    // The first frame wakes the wait while its chunk is still being decoded;
+    // the rest of the chunk is in the queue by the time this runs.
+    return first.then((result) => {
+      if (result.done) return result;
+      const rest = this.#queue.takeAll();
+      if (!rest) return { value: [result.value], done: false };
+      rest.unshift(result.value);
+      return { value: rest, done: false };
+    });
+  }
+
+  /** An iterator over the batches of {@linkcode FrameReader.nextBatch}. */
+  batches(): AsyncIterableIterator<Uint8Array[]> {
+    return new BatchIterator(this);
   }
 
   /** An iterator over the frames; leaving it early stops nothing. */

@@ -79,12 +79,13 @@ for (const name of EXAMPLE_RUNTIMES) {
     );
   });
 
-  test(`examples/echo_server.ts on ${name} echoes lines up to 60 000 bytes under any chunking`, async () => {
+  test(`examples/echo_server.ts --per-frame on ${name} echoes lines up to 60 000 bytes under any chunking`, async () => {
     await using server = await startExample(name, "echo_server.ts", [
       "--port",
       "0",
       "--framing",
       "line",
+      "--per-frame",
     ]);
     const framing = lineDelimited();
     const lines = ["", "hi", "x".repeat(1000), "y".repeat(60_000), "z"];
