@@ -5,7 +5,10 @@
  *
  *     node_modules/.bin/deno run -A bench/client_load.ts --addr 127.0.0.1:PORT
  *     node_modules/.bin/bun run bench/client_load.ts --addr 127.0.0.1:PORT
- *       [--size 64] [--pipeline 64] [--duration 3000]
+ *       [--size 64] [--pipeline 64] [--duration 3000] [--per-frame]
+ *
+ * It reads the echoes a batch at a time (`client.batches()`); `--per-frame`
+ * iterates the client frame by frame instead.
  *
  * Prints one JSON line with the fields of the loadgens that matter here:
  * msgs, seconds, msgs_per_s, mismatch. Exits 1 on a mismatch.
@@ -22,10 +25,11 @@ const { values } = parseArgs({
     size: { type: "string", default: "64" },
     pipeline: { type: "string", default: "64" },
     duration: { type: "string", default: "3000" },
+    "per-frame": { type: "boolean", default: false },
   },
 });
 const USAGE =
-  "usage: client_load.ts --addr HOST:PORT [--size 64] [--pipeline 64] [--duration 3000]";
+  "usage: client_load.ts --addr HOST:PORT [--size 64] [--pipeline 64] [--duration 3000] [--per-frame]";
 const match = /^(.+):(\d+)$/.exec(values.addr ?? "");
 if (!match) fail(USAGE, "--addr must be HOST:PORT");
 const size = intFlag(USAGE, "size", values.size, 8);
@@ -50,13 +54,26 @@ const start = performance.now();
 let sent = 0;
 let received = 0;
 let mismatch = 0;
-for (; sent < pipeline; sent++) client.send(frame(sent));
-for await (const echo of client) {
+let now = start;
+/** Checks one echo and sends the next frame; false once all are back. */
+function answer(echo: Uint8Array): boolean {
   const seq = new DataView(echo.buffer, echo.byteOffset, 8).getFloat64(0);
   if (seq !== received || echo.byteLength !== size) mismatch++;
   received++;
-  if (performance.now() - start < duration) client.send(frame(sent++));
-  if (received === sent) break;
+  if (now - start < duration) client.send(frame(sent++));
+  return received < sent;
+}
+for (; sent < pipeline; sent++) client.send(frame(sent));
+if (values["per-frame"]) {
+  for await (const echo of client) {
+    now = performance.now();
+    if (!answer(echo)) break;
+  }
+} else {
+  reading: for await (const echoes of client.batches()) {
+    now = performance.now();
+    for (const echo of echoes) if (!answer(echo)) break reading;
+  }
 }
 const seconds = (performance.now() - start) / 1000;
 await client.close();

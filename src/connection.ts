@@ -292,8 +292,8 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
       this.framing.createDecoder(),
       heartbeat ? HEARTBEAT_READ_AHEAD : 0,
       {
-        onChunk: () => {
-          this.#lastActivity = systemClock.now();
+        onChunk: (now) => {
+          this.#lastActivity = now;
           this.#onActivity?.();
         },
         onDry: () => {

@@ -98,8 +98,12 @@ export interface FrameReaderLimits {
 
 /** What a {@linkcode FrameReader} reports to its connection. */
 export interface FrameReaderHooks {
-  /** Bytes arrived. */
-  onChunk(): void;
+  /**
+   * Bytes arrived.
+   *
+   * @param now When, by the system clock.
+   */
+  onChunk(now: number): void;
   /** The application found no frame waiting: the burst is over. */
   onDry(): void;
   /** Reading failed (socket error or bad input); the reader has ended. */
@@ -311,9 +315,8 @@ export class FrameReader implements FrameSink {
   }
 
   /** Applies the rate limit and starts or stops the frame deadline. */
-  #enforce(decoded: number): void {
+  #enforce(decoded: number, now: number): void {
     const { frameTimeout, maxFrameRate } = this.#limits;
-    const now = systemClock.now();
     if (maxFrameRate > 0) {
       if (now - this.#rateWindow >= 1000) {
         this.#rateWindow = now;
@@ -414,11 +417,14 @@ export class FrameReader implements FrameSink {
         this.#reading = false;
         return;
       }
-      this.#hooks.onChunk();
+      // One clock reading per chunk serves every check: a reading costs
+      // about as much as decoding a few small frames.
+      const now = systemClock.now();
+      this.#hooks.onChunk(now);
       const before = this.#decoded;
       this.#decoder.decode(value, this);
       if (this.#limits.frameTimeout > 0 || this.#limits.maxFrameRate > 0) {
-        this.#enforce(this.#decoded - before);
+        this.#enforce(this.#decoded - before, now);
       }
     } catch (error) {
       this.#readFailed(error);

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import {
   connect,
   Connection,
+  createClient,
   encodeFrame,
   FrameTooLargeError,
   lengthPrefixed,
@@ -118,8 +119,9 @@ test("Connection.batches: leaving a loop early loses no frame", async () => {
   await connection.close();
 });
 
-test("Connection.batches echoes 20 000 frames over loopback", async () => {
-  await using server = await listen({
+/** An echo server on loopback that reads in batches. */
+function batchEchoServer() {
+  return listen({
     hostname: "127.0.0.1",
     port: 0,
     handler: async (conn) => {
@@ -128,6 +130,10 @@ test("Connection.batches echoes 20 000 frames over loopback", async () => {
       }
     },
   });
+}
+
+test("Connection.batches echoes 20 000 frames over loopback", async () => {
+  await using server = await batchEchoServer();
   await using conn = await connect(server.addr);
   const count = 20_000;
   const received: Promise<string[]> = (async () => {
@@ -146,4 +152,27 @@ test("Connection.batches echoes 20 000 frames over loopback", async () => {
     if (i % 1000 === 999) await done;
   }
   assert.deepEqual(await received, sent);
+});
+
+test("Client.batches echoes 20 000 frames in order, sharing its queue with iteration", async () => {
+  await using server = await batchEchoServer();
+  await using client = createClient(server.addr);
+  const count = 20_000;
+  const pipeline = 64;
+  let sent = 0;
+  const send = () => client.send(`frame ${sent++}`);
+  while (sent < pipeline) send();
+  // The first echo through plain iteration, the rest in batches.
+  const first = await client[Symbol.asyncIterator]().next();
+  const got = [text.decode(first.value!)];
+  send();
+  for await (const frames of client.batches()) {
+    assert.ok(frames.length > 0);
+    for (const frame of frames) {
+      got.push(text.decode(frame));
+      if (sent < count) send();
+    }
+    if (got.length === count) break;
+  }
+  assert.deepEqual(got, Array.from({ length: count }, (_, i) => `frame ${i}`));
 });
