@@ -124,20 +124,27 @@ class DenoConn implements Conn {
     });
   }
 
-  // Promise chains rather than async functions: an idle connection always
-  // has a read pending, and a suspended async function holds several times
-  // the memory of a pending `then`.
+  // One `then` on the runtime's read rather than async functions: an idle
+  // connection always has a read pending, and a suspended async function
+  // holds several times the memory of a pending `then`.
   read(target?: Uint8Array): Promise<Uint8Array | null> {
-    if (target) {
-      return this.#readInto(target).then((n) =>
-        n === null ? null : target.subarray(0, n)
-      );
-    }
-    const slab = this.#takeSlab();
+    if (this.#readDone) return Promise.resolve(null);
+    const slab = target ? undefined : this.#takeSlab();
     const start = this.#used;
-    return this.#readInto(start === 0 ? slab : slab.subarray(start)).then(
-      (n) => {
-        if (n === null) return null;
+    const view = target ?? (start === 0 ? slab! : slab!.subarray(start));
+    let pending: Promise<number | null>;
+    try {
+      pending = this.#conn.read(view);
+    } catch (error) {
+      return new Promise((resolve) => resolve(this.#readFailed(error)));
+    }
+    return pending.then(
+      (n): Uint8Array | null | Promise<Uint8Array | null> => {
+        // A read of 0 bytes is not end-of-stream.
+        if (n === 0) return this.read(target);
+        if (n === null) this.#readDone = true;
+        if (n === null || this.#readDone) return null;
+        if (!slab) return target!.subarray(0, n);
         if (n === slab.byteLength - start && this.#slabSize < MAX_SLAB_SIZE) {
           this.#slabSize *= 2;
         }
@@ -145,6 +152,7 @@ class DenoConn implements Conn {
         this.#used = start + n;
         return slab.subarray(start, start + n);
       },
+      (error) => this.#readFailed(error),
     );
   }
 
@@ -174,13 +182,19 @@ class DenoConn implements Conn {
         if (n === null) this.#readDone = true;
         return this.#readDone ? null : n;
       },
-      (error) => {
-        const quiet = this.#readDone || this.#closed;
-        this.#readDone = true;
-        if (quiet) return null;
-        throw toNetError(error, "read", this.remoteAddr);
-      },
+      (error) => this.#readFailed(error),
     );
+  }
+
+  /**
+   * Ends reading after a failed read: `null` when the connection was closed
+   * here (a quiet end); otherwise throws the error to report.
+   */
+  #readFailed(error: unknown): null {
+    const quiet = this.#readDone || this.#closed;
+    this.#readDone = true;
+    if (quiet) return null;
+    throw toNetError(error, "read", this.remoteAddr);
   }
 
   async #pull(controller: ReadableByteStreamController): Promise<void> {
