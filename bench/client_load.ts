@@ -39,14 +39,19 @@ const duration = intFlag(USAGE, "duration", values.duration, 1);
 const client = createClient({ hostname: match[1]!, port: Number(match[2]) });
 await client.waitFor("open");
 
-// Each frame carries its sequence number, so a lost, duplicated or reordered
-// echo shows up as a mismatch. Frame n reuses the buffer of frame n -
-// pipeline, whose echo (and so its write) is done: a client sends from
-// buffers it owns, as the Go loadgen does.
+// Each frame carries its sequence number (big-endian uint32 in its first 4
+// bytes), so a lost, duplicated or reordered echo shows up as a mismatch.
+// Frame n reuses the buffer of frame n - pipeline, whose echo (and so its
+// write) is done: a client sends from buffers it owns, as the Go loadgen
+// does. Bytes are read and written one by one: a DataView per frame would
+// cost the load generator more than tether spends on the frame.
 const slots = Array.from({ length: pipeline }, () => new Uint8Array(size));
 function frame(seq: number): Uint8Array {
   const bytes = slots[seq % pipeline]!;
-  new DataView(bytes.buffer).setFloat64(0, seq);
+  bytes[0] = seq >>> 24;
+  bytes[1] = seq >>> 16;
+  bytes[2] = seq >>> 8;
+  bytes[3] = seq;
   return bytes;
 }
 
@@ -57,7 +62,8 @@ let mismatch = 0;
 let now = start;
 /** Checks one echo and sends the next frame; false once all are back. */
 function answer(echo: Uint8Array): boolean {
-  const seq = new DataView(echo.buffer, echo.byteOffset, 8).getFloat64(0);
+  const seq = echo[0]! * 0x100_0000 +
+    (echo[1]! << 16 | echo[2]! << 8 | echo[3]!);
   if (seq !== received || echo.byteLength !== size) mismatch++;
   received++;
   if (now - start < duration) client.send(frame(sent++));
