@@ -228,20 +228,39 @@ class DenoConn implements Conn {
     }
   }
 
-  async write(chunk: Uint8Array): Promise<void> {
-    if (this.#closed || this.#writeClosed) throw closedError("write");
-    try {
-      let offset = 0;
-      while (offset < chunk.byteLength) {
-        offset += await this.#conn.write(
-          offset === 0 ? chunk : chunk.subarray(offset),
-        );
-      }
-    } catch (error) {
-      throw this.#closed
-        ? closedError("write")
-        : toNetError(error, "write", this.remoteAddr);
+  write(chunk: Uint8Array): Promise<void> {
+    if (this.#closed || this.#writeClosed) {
+      return Promise.reject(closedError("write"));
     }
+    return chunk.byteLength === 0
+      ? Promise.resolve()
+      : this.#writeFrom(chunk, 0);
+  }
+
+  // A `then` per socket write rather than an async function: one promise
+  // less on every batch a connection writes.
+  #writeFrom(chunk: Uint8Array, offset: number): Promise<void> {
+    let written: Promise<number>;
+    try {
+      written = this.#conn.write(offset === 0 ? chunk : chunk.subarray(offset));
+    } catch (error) {
+      return Promise.reject(this.#writeError(error));
+    }
+    return written.then(
+      (n) => {
+        const next = offset + n;
+        if (next < chunk.byteLength) return this.#writeFrom(chunk, next);
+      },
+      (error) => {
+        throw this.#writeError(error);
+      },
+    );
+  }
+
+  #writeError(error: unknown): unknown {
+    return this.#closed
+      ? closedError("write")
+      : toNetError(error, "write", this.remoteAddr);
   }
 
   async closeWrite(): Promise<void> {
