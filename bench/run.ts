@@ -271,6 +271,23 @@ function treeTicks(pid: number): number | undefined {
   return ticks;
 }
 
+/**
+ * The machine's CPU ticks from /proc/stat: all of them, and those stolen by
+ * the hypervisor for other guests. Undefined where /proc is missing.
+ */
+function machineTicks(): { total: number; steal: number } | undefined {
+  try {
+    const cpu = Deno.readTextFileSync("/proc/stat").split("\n")[0]!;
+    const fields = cpu.trim().split(/\s+/).slice(1).map(Number);
+    return {
+      total: fields.reduce((sum, n) => sum + n, 0),
+      steal: fields[7] ?? 0,
+    };
+  } catch {
+    return undefined;
+  }
+}
+
 function signalTree(pid: number, signal: Deno.Signal): void {
   // Descendants first, each by its own pid; all were started by this runner.
   for (const member of processTree(pid).reverse()) {
@@ -764,6 +781,7 @@ async function main(): Promise<void> {
   }
 
   const measurements: Measurement[] = [];
+  const ticksBefore = machineTicks();
   const total = reps * runs.length * specs.length;
   for (let rep = 0; rep < reps; rep++) {
     for (const run of runs) {
@@ -870,6 +888,14 @@ async function main(): Promise<void> {
   const find = (run: string, server: string | undefined) =>
     rows.find((row) => row.run === run && row.server === server);
 
+  // On a shared VM another guest can take CPU time in the middle of a run:
+  // figures from a sitting with much of it stolen do not compare.
+  const ticksAfter = machineTicks();
+  const stolen = ticksBefore && ticksAfter &&
+      ticksAfter.total > ticksBefore.total
+    ? (ticksAfter.steal - ticksBefore.steal) /
+      (ticksAfter.total - ticksBefore.total) * 100
+    : undefined;
   const lines = [
     `loadgen: ${
       loadgen.kind === "go"
@@ -877,7 +903,12 @@ async function main(): Promise<void> {
         : "Bun (bench/loadgen.ts)"
     }; ` +
     `medians of ${reps} interleaved repetitions of ${duration} ms; ` +
-    `server CPU from /proc in ticks of ${1000 / ticksPerSecond} ms.`,
+    `server CPU from /proc in ticks of ${1000 / ticksPerSecond} ms` +
+    (stolen === undefined
+      ? "."
+      : `; CPU stolen by the hypervisor during the runs: ${
+        formatNumber(stolen, 1)
+      } %.`),
     "",
     "| run | server | frames/s | MB/s | p50 µs | p99 µs | server CPU ns/frame | vs raw (same runtime) | server CPU % | loadgen CPU % |",
     "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",

@@ -43,44 +43,31 @@ function chunksOf(conn: Pick<Conn, "read" | "readable">): ChunkSource {
   };
 }
 
-/** The batches of a {@linkcode FrameReader}, as an async iterator. */
-class BatchIterator implements AsyncIterableIterator<Uint8Array[]> {
+/**
+ * The frames of a {@linkcode FrameReader} as an async iterator: one frame
+ * per step, or with `batches` every frame received so far.
+ */
+class FramesOf<T extends Uint8Array | Uint8Array[]>
+  implements AsyncIterableIterator<T> {
   #reader: FrameReader;
+  #batches: boolean;
 
-  constructor(reader: FrameReader) {
+  constructor(reader: FrameReader, batches: boolean) {
     this.#reader = reader;
+    this.#batches = batches;
   }
 
-  next(): Promise<IteratorResult<Uint8Array[], undefined>> {
-    return this.#reader.nextBatch();
+  next(): Promise<IteratorResult<T, undefined>> {
+    return (this.#batches
+      ? this.#reader.nextBatch()
+      : this.#reader.next()) as Promise<IteratorResult<T, undefined>>;
   }
 
-  return(): Promise<IteratorResult<Uint8Array[], undefined>> {
+  return(): Promise<IteratorResult<T, undefined>> {
     return Promise.resolve(DONE);
   }
 
-  [Symbol.asyncIterator](): AsyncIterableIterator<Uint8Array[]> {
-    return this;
-  }
-}
-
-/** The frames of a {@linkcode FrameReader}, as an async iterator. */
-class FrameIterator implements AsyncIterableIterator<Uint8Array> {
-  #reader: FrameReader;
-
-  constructor(reader: FrameReader) {
-    this.#reader = reader;
-  }
-
-  next(): Promise<IteratorResult<Uint8Array>> {
-    return this.#reader.next();
-  }
-
-  return(): Promise<IteratorResult<Uint8Array>> {
-    return Promise.resolve(DONE);
-  }
-
-  [Symbol.asyncIterator](): AsyncIterableIterator<Uint8Array> {
+  [Symbol.asyncIterator](): AsyncIterableIterator<T> {
     return this;
   }
 }
@@ -235,12 +222,12 @@ export class FrameReader implements FrameSink {
 
   /** An iterator over the batches of {@linkcode FrameReader.nextBatch}. */
   batches(): AsyncIterableIterator<Uint8Array[]> {
-    return new BatchIterator(this);
+    return new FramesOf<Uint8Array[]>(this, true);
   }
 
   /** An iterator over the frames; leaving it early stops nothing. */
   iterator(): AsyncIterableIterator<Uint8Array> {
-    return new FrameIterator(this);
+    return new FramesOf<Uint8Array>(this, false);
   }
 
   /**
