@@ -11,16 +11,14 @@ import {
 } from "../mod.ts";
 import { memoryConn } from "./_memory_conn.ts";
 import { fromAsync } from "./_async.ts";
+import { concat } from "./framing/_chunking.ts";
 
 const framing = lengthPrefixed({ maxFrameSize: 1024 });
 const text = new TextDecoder();
 const bytes = new TextEncoder();
 
 function wire(payloads: string[]): Uint8Array {
-  const frames = payloads.map((p) => encodeFrame(framing, bytes.encode(p)));
-  const out = new Uint8Array(frames.reduce((n, f) => n + f.byteLength, 0));
-  frames.reduce((at, f) => (out.set(f, at), at + f.byteLength), 0);
-  return out;
+  return concat(payloads.map((p) => encodeFrame(framing, bytes.encode(p))));
 }
 
 async function batchesOf(connection: Connection): Promise<string[][]> {

@@ -8,6 +8,7 @@ import {
 } from "../mod.ts";
 import { memoryConn } from "./_memory_conn.ts";
 import { fromAsync } from "./_async.ts";
+import { concat } from "./framing/_chunking.ts";
 
 const framing = lengthPrefixed({ maxFrameSize: 1024 });
 const text = new TextDecoder();
@@ -34,9 +35,7 @@ test("Connection replies to a burst read at once in one write", async () => {
     { length: 100 },
     (_, i) => encodeFrame(framing, new TextEncoder().encode(`request ${i}`)),
   );
-  const burst = new Uint8Array(requests.reduce((n, r) => n + r.byteLength, 0));
-  requests.reduce((at, r) => (burst.set(r, at), at + r.byteLength), 0);
-  peer.send(burst);
+  peer.send(concat(requests));
   let seen = 0;
   for await (const frame of connection) {
     connection.send(frame);

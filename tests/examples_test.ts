@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { encodeFrame, lengthPrefixed, lineDelimited } from "../mod.ts";
+import { concat } from "./framing/_chunking.ts";
 import {
   EXAMPLE_RUNTIMES,
   exampleCommand,
@@ -40,16 +41,6 @@ async function echoCheck(
     back.every((byte, i) => byte === wire[i]),
     "the echo matches byte for byte",
   );
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.byteLength;
-  }
-  return out;
 }
 
 for (const name of EXAMPLE_RUNTIMES) {
