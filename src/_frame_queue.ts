@@ -64,6 +64,33 @@ export class FrameQueue {
     return taken;
   }
 
+  /**
+   * Every queued frame, or the end once the queue is empty and ended;
+   * `undefined` when a read has to {@linkcode FrameQueue.waitBatch}.
+   */
+  takeBatch(): Promise<IteratorResult<Uint8Array[], undefined>> | undefined {
+    const frames = this.takeAll();
+    if (frames) return Promise.resolve({ value: frames, done: false });
+    return this.take() as
+      | Promise<IteratorResult<never, undefined>>
+      | undefined;
+  }
+
+  /**
+   * A read that waits for the next frame, then takes it with every frame
+   * queued behind it, or for the end.
+   */
+  waitBatch(): Promise<IteratorResult<Uint8Array[], undefined>> {
+    // The first frame wakes the wait while its chunk is still being decoded;
+    // the rest of the chunk is in the queue by the time this runs.
+    return this.wait().then((first) => {
+      if (first.done) return first;
+      const rest = this.takeAll() ?? [];
+      rest.unshift(first.value);
+      return { value: rest, done: false };
+    });
+  }
+
   /** A read that waits for the next frame or the end. */
   wait(): Promise<IteratorResult<Uint8Array>> {
     return new Promise((resolve, reject) => {

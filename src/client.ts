@@ -965,8 +965,7 @@ export class Client extends EventTarget
     if (taken) {
       if (queued > 0) {
         this.#handedOut = true;
-        this.#roomMade?.();
-        this.#roomMade = undefined;
+        this.#madeRoom();
       }
       return taken;
     }
@@ -978,27 +977,28 @@ export class Client extends EventTarget
   /** Every frame in the inbox, at least one: one promise per batch. */
   #nextBatch(): Promise<IteratorResult<Uint8Array[], undefined>> {
     this.#handedOut = false;
-    const frames = this.#inbox.takeAll();
-    if (frames) {
-      this.#handedOut = true;
-      this.#roomMade?.();
-      this.#roomMade = undefined;
-      return Promise.resolve({ value: frames, done: false });
+    const queued = this.#inbox.size;
+    const taken = this.#inbox.takeBatch();
+    if (taken) {
+      if (queued > 0) {
+        this.#handedOut = true;
+        this.#madeRoom();
+      }
+      return taken;
     }
-    const end = this.#inbox.take();
-    if (end) return end as Promise<IteratorResult<never, undefined>>;
     // The application has answered every frame it had: its replies go.
     if (this.#conn && !this.#inTransit) releaseWrites(this.#conn);
-    // The first frame wakes the wait; the rest of its batch is in the inbox
-    // by the time this runs.
-    return this.#inbox.wait().then((first) => {
-      if (first.done) return first;
-      const rest = this.#inbox.takeAll() ?? [];
-      rest.unshift(first.value);
-      this.#roomMade?.();
-      this.#roomMade = undefined;
-      return { value: rest, done: false };
+    return this.#inbox.waitBatch().then((result) => {
+      // A batch past the inbox's bound may have stopped the pump.
+      if (!result.done) this.#madeRoom();
+      return result;
     });
+  }
+
+  /** Wakes the pump if it waits for room in the inbox. */
+  #madeRoom(): void {
+    this.#roomMade?.();
+    this.#roomMade = undefined;
   }
 
   /** Moves frames to the client's inbox until the connection ends. */

@@ -199,25 +199,15 @@ export class FrameReader implements FrameSink {
    * finished sending: one promise per batch instead of one per frame.
    */
   nextBatch(): Promise<IteratorResult<Uint8Array[], undefined>> {
-    const frames = this.#queue.takeAll();
-    if (frames) {
+    const taken = this.#queue.takeBatch();
+    if (taken) {
       if (this.#readAhead > 0) this.#fill();
-      return Promise.resolve({ value: frames, done: false });
+      return taken;
     }
-    const end = this.#queue.take();
-    if (end) return end as Promise<IteratorResult<never, undefined>>;
-    const first = this.#queue.wait();
+    const next = this.#queue.waitBatch();
     this.#fill();
     this.#hooks.onDry();
-    // The first frame wakes the wait while its chunk is still being decoded;
-    // the rest of the chunk is in the queue by the time this runs.
-    return first.then((result) => {
-      if (result.done) return result;
-      const rest = this.#queue.takeAll();
-      if (!rest) return { value: [result.value], done: false };
-      rest.unshift(result.value);
-      return { value: rest, done: false };
-    });
+    return next;
   }
 
   /** An iterator over the batches of {@linkcode FrameReader.nextBatch}. */
