@@ -172,20 +172,6 @@ class DenoConn implements Conn {
     return this.#slab = new Uint8Array(this.#slabSize);
   }
 
-  /** One socket read: bytes read, or `null` at the end of the stream. */
-  #readInto(target: Uint8Array): Promise<number | null> {
-    if (this.#readDone) return Promise.resolve(null);
-    return this.#conn.read(target).then(
-      (n): number | null | Promise<number | null> => {
-        // A read of 0 bytes is not end-of-stream.
-        if (n === 0) return this.#readInto(target);
-        if (n === null) this.#readDone = true;
-        return this.#readDone ? null : n;
-      },
-      (error) => this.#readFailed(error),
-    );
-  }
-
   /**
    * Ends reading after a failed read: `null` when the connection was closed
    * here (a quiet end); otherwise throws the error to report.
@@ -202,11 +188,11 @@ class DenoConn implements Conn {
     const view = request?.view;
     try {
       if (request && view) {
-        const n = await this.#readInto(
+        const chunk = await this.read(
           new Uint8Array(view.buffer, view.byteOffset, view.byteLength),
         );
-        if (n === null) this.#endRead(controller);
-        else request.respond(n);
+        if (chunk === null) this.#endRead(controller);
+        else request.respond(chunk.byteLength);
       } else {
         const chunk = await this.read();
         // The stream takes ownership of the buffer it is given, and a chunk
