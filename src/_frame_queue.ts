@@ -1,15 +1,19 @@
 import { DONE } from "./_pull.ts";
 
 interface Waiter {
-  resolve(result: IteratorResult<Uint8Array>): void;
+  // Whether the read takes every queued frame, or one.
+  batch: boolean;
+  resolve(result: IteratorResult<Uint8Array | Uint8Array[]>): void;
   reject(reason: unknown): void;
 }
 
 /**
  * Frames waiting for the application, and the application's reads waiting
- * for frames: a frame goes straight to a waiting read, or into the queue.
- * Taking a queued frame costs one resolved promise, and frames queued before
- * the end are all handed out before it.
+ * for frames. Frames are pushed one by one and handed to waiting reads on
+ * {@linkcode FrameQueue.wake}, once everything a chunk held is queued, so a
+ * batch read gets the whole chunk with one promise. Taking a queued frame
+ * costs one resolved promise, and frames queued before the end are all
+ * handed out before it.
  */
 export class FrameQueue {
   #frames: Uint8Array[] = [];
@@ -76,39 +80,48 @@ export class FrameQueue {
       | undefined;
   }
 
-  /**
-   * A read that waits for the next frame, then takes it with every frame
-   * queued behind it, or for the end.
-   */
+  /** A read that waits for frames, then takes every queued one, or the end. */
   waitBatch(): Promise<IteratorResult<Uint8Array[], undefined>> {
-    // The first frame wakes the wait while its chunk is still being decoded;
-    // the rest of the chunk is in the queue by the time this runs.
-    return this.wait().then((first) => {
-      if (first.done) return first;
-      const rest = this.takeAll() ?? [];
-      rest.unshift(first.value);
-      return { value: rest, done: false };
-    });
+    return this.#wait(true) as Promise<IteratorResult<Uint8Array[], undefined>>;
   }
 
   /** A read that waits for the next frame or the end. */
   wait(): Promise<IteratorResult<Uint8Array>> {
+    return this.#wait(false) as Promise<IteratorResult<Uint8Array>>;
+  }
+
+  #wait(batch: boolean): Promise<IteratorResult<Uint8Array | Uint8Array[]>> {
     return new Promise((resolve, reject) => {
-      if (this.#waiter === undefined) this.#waiter = { resolve, reject };
-      else (this.#moreWaiters ??= []).push({ resolve, reject });
+      const waiter = { batch, resolve, reject };
+      if (this.#waiter === undefined) this.#waiter = waiter;
+      else (this.#moreWaiters ??= []).push(waiter);
     });
   }
 
-  /** Hands `frame` to a waiting read, or queues it; true if a read took it. */
-  push(frame: Uint8Array): boolean {
-    const waiter = this.#waiter;
-    if (waiter !== undefined) {
-      this.#waiter = this.#moreWaiters?.shift();
-      waiter.resolve({ value: frame, done: false });
-      return true;
-    }
+  /**
+   * Queues `frame`; a waiting read gets it at the next
+   * {@linkcode FrameQueue.wake}.
+   */
+  push(frame: Uint8Array): void {
     this.#frames.push(frame);
-    return false;
+  }
+
+  /** Hands queued frames to waiting reads; true if a read took any. */
+  wake(): boolean {
+    let woke = false;
+    while (this.#waiter !== undefined && this.#head < this.#frames.length) {
+      const waiter = this.#waiter;
+      this.#waiter = this.#moreWaiters?.shift();
+      woke = true;
+      if (waiter.batch) {
+        waiter.resolve({ value: this.takeAll()!, done: false });
+      } else {
+        const value = this.#frames[this.#head++]!;
+        if (this.#head === this.#frames.length) this.clear();
+        waiter.resolve({ value, done: false });
+      }
+    }
+    return woke;
   }
 
   /** Drops the queued frames. */
@@ -124,6 +137,7 @@ export class FrameQueue {
   end(error: unknown): void {
     if (this.#end) return;
     this.#end = { error };
+    this.wake();
     const waiters = this.#waiter
       ? [this.#waiter, ...this.#moreWaiters ?? []]
       : [];

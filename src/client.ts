@@ -1034,9 +1034,9 @@ export class Client extends EventTarget
             });
         }
         for (const frame of value) {
-          if (filter?.(frame, conn)) continue;
-          if (this.#inbox.push(frame)) this.#handedOut = true;
+          if (!filter?.(frame, conn)) this.#inbox.push(frame);
         }
+        if (this.#inbox.wake()) this.#handedOut = true;
         // The inbox may pass its bound by one batch: what one read brought.
         if (this.#inbox.size >= INBOX_SIZE) {
           // The application is not reading: that silence is not the peer's.

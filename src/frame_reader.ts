@@ -187,10 +187,10 @@ export class FrameReader implements FrameSink {
       return taken;
     }
     const next = this.#queue.wait();
-    // Ask the socket for more before writing the replies: a runtime may
-    // perform the write's syscall at once, and the read should not wait on it.
-    this.#fill();
+    // The replies go out before the socket is asked for more: the peer
+    // waits on them, and asking costs a runtime call of its own.
     this.#hooks.onDry();
+    this.#fill();
     return next;
   }
 
@@ -205,8 +205,8 @@ export class FrameReader implements FrameSink {
       return taken;
     }
     const next = this.#queue.waitBatch();
-    this.#fill();
     this.#hooks.onDry();
+    this.#fill();
     return next;
   }
 
@@ -407,6 +407,7 @@ export class FrameReader implements FrameSink {
       this.#readFailed(error);
       return;
     }
+    this.#queue.wake();
     this.#readMore();
   }
 

@@ -31,24 +31,33 @@ function microtask(callback: () => void): void {
   void RESOLVED.then(callback);
 }
 
-interface Batch {
-  promise: Promise<void>;
-  resolve(): void;
-  reject(reason: unknown): void;
-}
+function ignore(): void {}
 
-function createBatch(): Batch {
-  let resolve!: () => void;
-  let reject!: (reason: unknown) => void;
-  const promise = new Promise<void>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  // The promise is handed to every sender of the batch; those who do not
-  // await it must not cause an unhandled rejection. The failure also reaches
-  // the connection itself.
-  promise.catch(() => {});
-  return { promise, resolve, reject };
+/** The frames written by one socket write share one promise. */
+class Batch {
+  readonly promise: Promise<void>;
+  #resolve!: () => void;
+  #reject!: (reason: unknown) => void;
+
+  constructor() {
+    this.promise = new Promise<void>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+  }
+
+  resolve(): void {
+    this.#resolve();
+  }
+
+  reject(reason: unknown): void {
+    // The promise is handed to every sender of the batch; those who do not
+    // await it must not cause an unhandled rejection, and the failure also
+    // reaches the connection itself. Handled here rather than up front: a
+    // handler on every batch would cost a reaction per successful write.
+    this.promise.catch(ignore);
+    this.#reject(reason);
+  }
 }
 
 /**
@@ -66,6 +75,7 @@ function createBatch(): Batch {
  */
 export class FrameWriter {
   #framing: Framing;
+  #trailer: Uint8Array;
   #maxQueued: number;
   #socket: Pick<Conn, "write">;
   // Whether received frames still wait for the application: their replies
@@ -94,6 +104,7 @@ export class FrameWriter {
     backlogged: () => boolean,
   ) {
     this.#framing = framing;
+    this.#trailer = framing.trailer;
     this.#maxQueued = maxQueued;
     this.#socket = socket;
     this.#backlogged = backlogged;
@@ -109,16 +120,12 @@ export class FrameWriter {
    * writer is closed; otherwise returns the promise of the frame's batch.
    */
   enqueue(payload: Uint8Array): Promise<void> {
-    if (this.#failure) {
-      throw new ConnectionClosedError("send", {
-        cause: this.#failure.reason,
-      });
-    }
-    if (this.#ended) throw new ConnectionClosedError("send");
+    // Set by a failure too: one test on the way of every frame.
+    if (this.#ended) throw this.#closedError();
     const framing = this.#framing;
     const header = framing.check(payload);
     const size = payload.byteLength;
-    const trailer = framing.trailer;
+    const trailer = this.#trailer;
     const bytes = header + size + trailer.byteLength;
     if (this.#queued + bytes > this.#maxQueued) {
       throw new WriteBufferFullError(this.#queued + bytes, this.#maxQueued);
@@ -130,21 +137,33 @@ export class FrameWriter {
       this.#cut();
       this.#segments.push(payload);
       this.#reserve(trailer.byteLength);
-    } else {
-      this.#reserve(header + size + trailer.byteLength);
-      if (header > 0) framing.writeHeader(size, this.#buffer, this.#length);
-      this.#buffer.set(payload, this.#length + header);
-      this.#length += header + size;
-    }
-    if (trailer.byteLength > 0) {
-      this.#buffer.set(trailer, this.#length);
+      if (trailer.byteLength > 0) this.#buffer.set(trailer, this.#length);
       this.#length += trailer.byteLength;
+    } else {
+      if (this.#length + bytes > this.#buffer.byteLength) this.#reserve(bytes);
+      const buffer = this.#buffer;
+      const at = this.#length;
+      if (header > 0) framing.writeHeader(size, buffer, at);
+      buffer.set(payload, at + header);
+      if (trailer.byteLength > 0) buffer.set(trailer, at + header + size);
+      this.#length = at + bytes;
     }
     this.#queued += bytes;
     this.#batchBytes += bytes;
-    const batch = this.#batch ??= createBatch();
-    this.#schedule();
+    const batch = this.#batch ??= new Batch();
+    if (this.#batchBytes >= FLUSH_THRESHOLD) {
+      if (!this.#flushing) this.#flush();
+    } else if (!(this.#scheduled || this.#watching || this.#flushing)) {
+      // Only the first frame of a burst gets here.
+      this.#schedule();
+    }
     return batch.promise;
+  }
+
+  #closedError(): ConnectionClosedError {
+    return this.#failure
+      ? new ConnectionClosedError("send", { cause: this.#failure.reason })
+      : new ConnectionClosedError("send");
   }
 
   /** Writes what is queued now: the reader has no more frames to answer. */
@@ -203,13 +222,11 @@ export class FrameWriter {
     }
   }
 
+  /** Arranges for the batch to be written once the burst ends. */
   #schedule(): void {
-    if (this.#flushing) return;
-    if (this.#batchBytes >= FLUSH_THRESHOLD) {
-      this.#flush();
-    } else if (this.#backlogged()) {
+    if (this.#backlogged()) {
       this.#watch();
-    } else if (!this.#scheduled) {
+    } else {
       this.#scheduled = true;
       microtask(() => {
         this.#scheduled = false;
@@ -225,7 +242,6 @@ export class FrameWriter {
    * the task waits for something else, and its replies must not wait too.
    */
   #watch(): void {
-    if (this.#watching) return;
     this.#watching = true;
     let turns = 0;
     const turn = () => {
@@ -245,25 +261,40 @@ export class FrameWriter {
 
   #flush(): void {
     this.#flushing = true;
-    void this.#run();
+    this.#writeBatch();
   }
 
-  async #run(): Promise<void> {
+  // Writes batches until none is held. A `then` per socket write rather than
+  // an async loop: this runs for every burst a connection answers, and an
+  // async function's frame and promise cost more than the write's own.
+  #writeBatch(): void {
+    if (this.#batchBytes === 0 || this.#failure) {
+      this.#flushing = false;
+      return;
+    }
+    this.#cut();
+    const segments = this.#segments;
+    const written = this.#buffer;
+    const bytes = this.#batchBytes;
+    const batch = this.#inFlight = this.#batch;
+    this.#segments = [];
+    this.#batch = undefined;
+    this.#batchBytes = 0;
+    this.#buffer = this.#spare ?? NO_BUFFER;
+    this.#spare = undefined;
+    this.#start = this.#length = 0;
+    let writing: Promise<void>;
     try {
-      while (this.#batchBytes > 0 && !this.#failure) {
-        this.#cut();
-        const segments = this.#segments;
-        const written = this.#buffer;
-        const bytes = this.#batchBytes;
-        const batch = this.#inFlight = this.#batch;
-        this.#segments = [];
-        this.#batch = undefined;
-        this.#batchBytes = 0;
-        this.#buffer = this.#spare ?? NO_BUFFER;
-        this.#spare = undefined;
-        this.#start = this.#length = 0;
-        for (const segment of segments) await this.#socket.write(segment);
-        if (this.#failure) return;
+      writing = this.#writeSegments(segments, 0);
+    } catch (error) {
+      writing = Promise.reject(error);
+    }
+    writing.then(
+      () => {
+        if (this.#failure) {
+          this.#flushing = false;
+          return;
+        }
         this.#queued -= bytes;
         this.#inFlight = undefined;
         if (written.byteLength <= MAX_RETAINED_BUFFER_SIZE) {
@@ -273,11 +304,19 @@ export class FrameWriter {
           else this.#spare = written;
         }
         batch?.resolve();
-      }
-    } catch (error) {
-      this.abort(error);
-    } finally {
-      this.#flushing = false;
-    }
+        this.#writeBatch();
+      },
+      (error) => {
+        this.#flushing = false;
+        this.abort(error);
+      },
+    );
+  }
+
+  #writeSegments(segments: Uint8Array[], index: number): Promise<void> {
+    const write = this.#socket.write(segments[index]!);
+    return index + 1 === segments.length
+      ? write
+      : write.then(() => this.#writeSegments(segments, index + 1));
   }
 }

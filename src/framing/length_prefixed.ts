@@ -281,6 +281,10 @@ class LengthPrefixedDecoder implements FrameDecoder {
     const little = this.#little;
     const limit = this.#limit;
     const end = chunk.byteLength;
+    // A view built from the buffer costs V8 about half of what `subarray`
+    // does, which looks up the constructor to use first.
+    const buffer = chunk.buffer;
+    const base = chunk.byteOffset;
     while (pos + size <= end) {
       const length = readLength(chunk, pos, size, little);
       if (length > limit) throw this.#tooLarge(length);
@@ -291,7 +295,7 @@ class LengthPrefixedDecoder implements FrameDecoder {
         if (start < end) this.#pending.append(chunk.subarray(start), length);
         return;
       }
-      sink.enqueue(chunk.subarray(start, stop));
+      sink.enqueue(new Uint8Array(buffer, base + start, length));
       pos = stop;
     }
     let have = 0;
