@@ -68,11 +68,14 @@ export interface FrameDecoder {
   readonly buffered: number;
   /**
    * Optional: where the next bytes of the stream may be read to, when they
-   * continue a large frame. A reader that reads straight into it and then
-   * passes the filled start of it to {@linkcode FrameDecoder.decode} spares
-   * the decoder a copy. Returns `undefined` when there is no such place.
+   * continue a large frame, or begin the one likely to follow a large frame.
+   * A reader that reads straight into it and then passes the filled start of
+   * it to {@linkcode FrameDecoder.decode} spares the decoder a copy, and the
+   * process fresh memory for the bytes. Returns `undefined` when there is no
+   * such place.
    *
-   * @returns The free part of the frame being received, or `undefined`.
+   * @returns The free part of the frame being received, room for the next
+   * header alone, or `undefined`.
    */
   readTarget?(): Uint8Array | undefined;
 }

@@ -665,6 +665,47 @@ test("lengthPrefixed() readTarget() is the rest of a large frame, in the frame i
   assert.equal(sink.frames[0]!.buffer, target.buffer);
 });
 
+test("lengthPrefixed() readTarget() after a large frame is room for the next header alone", () => {
+  const framing = lengthPrefixed();
+  const decoder = framing.createDecoder();
+  const sink = new Collector();
+  const payloads = [
+    pattern(40_000, 1),
+    pattern(50_000, 2),
+    new Uint8Array(0),
+    pattern(3, 3),
+  ];
+  const wire = encodeAll(framing, payloads);
+  decoder.decode(wire.slice(0, 40_004), sink);
+  let pos = 40_004;
+  // A header that arrives in two reads, the first into the target.
+  const header = decoder.readTarget!()!;
+  assert.equal(header.byteLength, 4);
+  header.set(wire.subarray(pos, pos + 2));
+  decoder.decode(header.subarray(0, 2), sink);
+  assert.equal(decoder.readTarget!(), undefined, "half a header held");
+  decoder.decode(wire.slice(pos + 2, pos + 4), sink);
+  pos += 4;
+  // The payload then goes straight into the frame's own buffer.
+  const body = decoder.readTarget!()!;
+  assert.equal(body.byteLength, 50_000);
+  body.set(wire.subarray(pos, pos + 50_000));
+  decoder.decode(body, sink);
+  pos += 50_000;
+  // A zero-length frame read into the header target.
+  const next = decoder.readTarget!()!;
+  assert.equal(next.byteLength, 4);
+  next.set(wire.subarray(pos, pos + 4));
+  decoder.decode(next, sink);
+  pos += 4;
+  // A small frame ends the header reads.
+  assert.equal(decoder.readTarget!(), undefined);
+  decoder.decode(wire.slice(pos), sink);
+  decoder.end();
+  assert.deepEqual(sink.frames, payloads);
+  assert.equal(sink.frames[1]!.buffer, body.buffer);
+});
+
 test("lengthPrefixed() readTarget() allocates only what the peer has earned", () => {
   const framing = lengthPrefixed();
   const decoder = framing.createDecoder();
