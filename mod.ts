@@ -145,6 +145,7 @@ export type {
 } from "./src/messaging/mod.ts";
 export { detectRuntime } from "./src/runtime/detect.ts";
 export type {
+  ChunkSink,
   Conn,
   Listener,
   NetAddr,

@@ -3,40 +3,60 @@ import { DONE, pullStream } from "./_pull.ts";
 import { systemClock } from "./clock.ts";
 import { FrameRateError, FrameTimeoutError } from "./errors.ts";
 import type { FrameDecoder, FrameSink } from "./framing/framing.ts";
-import type { Conn } from "./runtime/types.ts";
+import type { ChunkSink, Conn } from "./runtime/types.ts";
 
 /** The chunks of a connection, read one at a time. */
 interface ChunkSource {
-  /** The next chunk; read into `target`, if the source can. */
-  read(target?: Uint8Array): Promise<Uint8Array | null>;
+  /** Hands the next chunk to `sink`; read into `target`, if the source can. */
+  pull(sink: ChunkSink, target?: Uint8Array): void;
+  /** The next chunk, as a promise. */
+  read(): Promise<Uint8Array | null>;
   /** Stops reading; a read under way may still settle. */
   cancel(): void;
 }
 
-// A runtime's `read()` spares a stream per chunk.
+// A runtime's `pull()` or `read()` spares a stream per chunk, and `pull()` a
+// promise too.
 class ConnChunks implements ChunkSource {
-  #conn: Pick<Conn, "read">;
+  #conn: Pick<Conn, "read" | "pull">;
 
-  constructor(conn: Pick<Conn, "read">) {
+  constructor(conn: Pick<Conn, "read" | "pull">) {
     this.#conn = conn;
   }
 
-  read(target?: Uint8Array): Promise<Uint8Array | null> {
-    return this.#conn.read!(target);
+  pull(sink: ChunkSink, target?: Uint8Array): void {
+    const conn = this.#conn;
+    if (conn.pull) conn.pull(sink, target);
+    else {conn.read!(target).then((bytes) =>
+        sink.chunk(bytes), (error) =>
+        sink.fail(error));}
+  }
+
+  read(): Promise<Uint8Array | null> {
+    const conn = this.#conn;
+    return conn.read
+      ? conn.read()
+      : new Promise((chunk, fail) => conn.pull!({ chunk, fail }));
   }
 
   cancel(): void {}
 }
 
 // `readable` is the fallback every runtime has.
-function chunksOf(conn: Pick<Conn, "read" | "readable">): ChunkSource {
-  if (conn.read) return new ConnChunks(conn);
+function chunksOf(
+  conn: Pick<Conn, "read" | "pull" | "readable">,
+): ChunkSource {
+  if (conn.pull || conn.read) return new ConnChunks(conn);
   const reader = conn.readable.getReader();
+  const read = async () => {
+    const { value, done } = await reader.read();
+    return done ? null : value;
+  };
   return {
-    read: async () => {
-      const { value, done } = await reader.read();
-      return done ? null : value;
+    pull: (sink) => {
+      read().then((bytes) => sink.chunk(bytes), (error) => sink.fail(error));
     },
+    read,
     cancel: () => {
       reader.cancel().catch(() => {});
     },
@@ -112,7 +132,7 @@ export interface FrameReaderHooks {
  * asked for: iterating costs one resolved promise per frame, not the
  * machinery of a stream.
  */
-export class FrameReader implements FrameSink {
+export class FrameReader implements FrameSink, ChunkSink {
   #source: ChunkSource;
   #decoder: FrameDecoder;
   #hooks: FrameReaderHooks;
@@ -121,8 +141,11 @@ export class FrameReader implements FrameSink {
   #queue = new FrameQueue();
   #end: { error: unknown } | undefined;
   #reading = false;
-  // The socket read under way, if any: reads must not overlap.
-  #inflight: Promise<Uint8Array | null> | undefined;
+  // Whether a socket read is under way: reads must not overlap.
+  #pulling = false;
+  // Told how the read under way ended (true: nothing more to read), when
+  // `discard` waits for it.
+  #settled: ((ended: boolean) => void) | undefined;
   #draining = false;
   #peerFinished = false;
   #readable: ReadableStream<Uint8Array> | undefined;
@@ -135,7 +158,7 @@ export class FrameReader implements FrameSink {
   #rateCount = 0;
 
   constructor(
-    conn: Pick<Conn, "read" | "readable">,
+    conn: Pick<Conn, "read" | "pull" | "readable">,
     decoder: FrameDecoder,
     readAhead: number,
     hooks: FrameReaderHooks,
@@ -156,6 +179,30 @@ export class FrameReader implements FrameSink {
   enqueue(frame: Uint8Array): void {
     this.#decoded++;
     if (!this.#control?.(frame)) this.#push(frame);
+  }
+
+  /**
+   * Takes the outcome of a socket read: the reader is its own
+   * {@linkcode ChunkSink}, which spares every read a promise.
+   */
+  chunk(value: Uint8Array | null): void {
+    this.#pulling = false;
+    if (this.#settled) this.#settle(value === null);
+    else this.#received(value);
+  }
+
+  /** Takes the failure of a socket read. */
+  fail(error: unknown): void {
+    this.#pulling = false;
+    if (this.#settled) this.#settle(true);
+    else this.#readFailed(error);
+  }
+
+  #settle(ended: boolean): void {
+    const settled = this.#settled!;
+    this.#settled = undefined;
+    this.#reading = false;
+    settled(ended);
   }
 
   /**
@@ -250,7 +297,12 @@ export class FrameReader implements FrameSink {
     const drained = (async () => {
       try {
         // A read the application asked for may still be under way.
-        if ((await this.#inflight) === null) return;
+        if (this.#pulling) {
+          const ended = await new Promise<boolean>((resolve) => {
+            this.#settled = resolve;
+          });
+          if (ended) return;
+        }
         while ((await this.#source.read()) !== null) { /* dropped */ }
       } catch {
         // The connection failed: there is nothing left to wait for.
@@ -356,7 +408,7 @@ export class FrameReader implements FrameSink {
 
   // Reads until the application has what it asked for. Callbacks rather than
   // an async loop: every idle connection has a read pending here, and a
-  // suspended async function holds several times the memory of a `then`.
+  // suspended async function holds several times the memory of a callback.
   #readMore(): void {
     if (
       this.#end ||
@@ -365,22 +417,16 @@ export class FrameReader implements FrameSink {
       this.#reading = false;
       return;
     }
-    let read: Promise<Uint8Array | null>;
+    this.#pulling = true;
     try {
-      read = this.#source.read(this.#decoder.readTarget?.());
+      this.#source.pull(this, this.#decoder.readTarget?.());
     } catch (error) {
+      this.#pulling = false;
       this.#readFailed(error);
-      return;
     }
-    this.#inflight = read;
-    read.then(
-      (value) => this.#received(value),
-      (error) => this.#readFailed(error),
-    );
   }
 
   #received(value: Uint8Array | null): void {
-    this.#inflight = undefined;
     if (this.#end) {
       this.#reading = false;
       return;
@@ -412,7 +458,6 @@ export class FrameReader implements FrameSink {
   }
 
   #readFailed(error: unknown): void {
-    this.#inflight = undefined;
     this.#reading = false;
     if (this.#end) return;
     this.#finish(error);

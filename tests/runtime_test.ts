@@ -113,3 +113,39 @@ test(`${runtime.name} Conn.read() ends with null once the connection is closed h
     done();
   }
 });
+
+test(`${runtime.name} Conn.pull() hands each outcome to the sink, never before it returns`, async () => {
+  const { local, remote, done } = await pair();
+  try {
+    assert.ok(local.pull, `the ${runtime.name} adapter has pull()`);
+    const pull = (target?: Uint8Array) =>
+      new Promise<Uint8Array | null>((resolve, reject) => {
+        let returned = false;
+        local.pull!({
+          chunk: (bytes) => {
+            assert.ok(returned, "not within pull()");
+            resolve(bytes);
+          },
+          fail: reject,
+        }, target);
+        returned = true;
+      });
+    const sent = pattern(200_000, 5);
+    await remote.write(sent.subarray(0, 1000));
+    // Bytes already received: still not within the call.
+    const first: Uint8Array[] = [];
+    for (let got = 0; got < 1000;) {
+      const chunk = (await pull())!;
+      first.push(chunk);
+      got += chunk.byteLength;
+    }
+    assert.deepEqual(concat(first), sent.subarray(0, 1000));
+    const received = readAll(() => pull(new Uint8Array(70_000)));
+    await remote.write(sent.subarray(1000));
+    await remote.closeWrite();
+    assert.deepEqual(await received, sent.subarray(1000));
+    assert.equal(await pull(), null, "stays at the end");
+  } finally {
+    done();
+  }
+});

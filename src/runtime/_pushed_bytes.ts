@@ -1,4 +1,5 @@
 import { readableFor } from "./_streams.ts";
+import type { ChunkSink } from "./types.ts";
 
 /** The flow control of a socket that pushes what it reads. */
 export interface Pausable {
@@ -11,10 +12,7 @@ export interface Pausable {
 // the socket is paused.
 const READ_HIGH_WATER_MARK = 64 * 1024;
 
-interface ReadWaiter {
-  resolve(chunk: Uint8Array | null): void;
-  reject(reason: unknown): void;
-}
+const RESOLVED = Promise.resolve();
 
 /**
  * The read side of a socket whose runtime pushes data events (Bun, Node): a
@@ -26,7 +24,7 @@ export class PushedBytes {
   #readable: ReadableStream<Uint8Array> | undefined;
   #chunks: Uint8Array[] = [];
   #queuedBytes = 0;
-  #reader: ReadWaiter | undefined;
+  #reader: ChunkSink | undefined;
   // How reading ends once the queue is empty: no error for a FIN,
   // otherwise the error that broke the connection.
   #end: { error: unknown } | undefined;
@@ -52,23 +50,32 @@ export class PushedBytes {
 
   /** The next chunk, or `null` once the stream has ended. */
   read(): Promise<Uint8Array | null> {
+    return new Promise((chunk, fail) => this.pull({ chunk, fail }));
+  }
+
+  /**
+   * Hands the next chunk, the end (`null`) or the failure to `sink`: at once
+   * from the socket's data event when the reader was waiting for it, in a
+   * microtask when it was queued already.
+   */
+  pull(sink: ChunkSink): void {
     const chunk = this.#chunks.shift();
     if (chunk) {
       this.#queuedBytes -= chunk.byteLength;
       if (this.#queuedBytes < READ_HIGH_WATER_MARK) this.#resume();
-      return Promise.resolve(chunk);
+      void RESOLVED.then(() => sink.chunk(chunk));
+      return;
     }
     const end = this.#end;
-    if (end) {
-      return end.error === undefined
-        ? Promise.resolve(null)
-        : Promise.reject(end.error);
+    if (end || this.#cancelled) {
+      const error = end?.error;
+      void RESOLVED.then(() =>
+        error === undefined ? sink.chunk(null) : sink.fail(error)
+      );
+      return;
     }
-    if (this.#cancelled) return Promise.resolve(null);
     this.#resume();
-    return new Promise((resolve, reject) => {
-      this.#reader = { resolve, reject };
-    });
+    this.#reader = sink;
   }
 
   /** Takes bytes the socket read. */
@@ -77,7 +84,7 @@ export class PushedBytes {
     const reader = this.#reader;
     if (reader) {
       this.#reader = undefined;
-      reader.resolve(chunk);
+      reader.chunk(chunk);
       return;
     }
     this.#chunks.push(chunk);
@@ -109,8 +116,8 @@ export class PushedBytes {
     this.#end = { error };
     const reader = this.#reader;
     this.#reader = undefined;
-    if (error === undefined) reader?.resolve(null);
-    else reader?.reject(error);
+    if (error === undefined) reader?.chunk(null);
+    else reader?.fail(error);
   }
 
   #pause(): void {

@@ -2,7 +2,7 @@ import { NetError } from "../errors.ts";
 import { closedError, toNetError } from "./_net_error.ts";
 import { type Pausable, PushedBytes } from "./_pushed_bytes.ts";
 import { writableFor } from "./_streams.ts";
-import type { Conn, NetAddr } from "./types.ts";
+import type { ChunkSink, Conn, NetAddr } from "./types.ts";
 
 /** The socket methods a pushed connection uses, in Bun and in Node. */
 export interface PushingSocket extends Pausable {
@@ -46,6 +46,10 @@ export abstract class PushedConn implements Conn {
 
   read(): Promise<Uint8Array | null> {
     return this.bytes.read();
+  }
+
+  pull(sink: ChunkSink): void {
+    this.bytes.pull(sink);
   }
 
   abstract write(chunk: Uint8Array): Promise<void>;

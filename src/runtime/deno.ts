@@ -16,6 +16,7 @@
 import { closedError, toNetError } from "./_net_error.ts";
 import { acceptAll, writableFor } from "./_streams.ts";
 import type {
+  ChunkSink,
   Conn,
   Listener,
   NetAddr,
@@ -82,6 +83,8 @@ function denoNet(): DenoNet {
 const MIN_SLAB_SIZE = 1024;
 const MAX_SLAB_SIZE = 64 * 1024;
 
+const RESOLVED = Promise.resolve();
+
 function addr(a: NetAddr): NetAddr {
   return { hostname: a.hostname, port: a.port };
 }
@@ -124,11 +127,18 @@ class DenoConn implements Conn {
     });
   }
 
-  // One `then` on the runtime's read rather than async functions: an idle
+  read(target?: Uint8Array): Promise<Uint8Array | null> {
+    return new Promise((chunk, fail) => this.pull({ chunk, fail }, target));
+  }
+
+  // One `then` on the runtime's read, which calls the sink: an idle
   // connection always has a read pending, and a suspended async function
   // holds several times the memory of a pending `then`.
-  read(target?: Uint8Array): Promise<Uint8Array | null> {
-    if (this.#readDone) return Promise.resolve(null);
+  pull(sink: ChunkSink, target?: Uint8Array): void {
+    if (this.#readDone) {
+      void RESOLVED.then(() => sink.chunk(null));
+      return;
+    }
     const slab = target ? undefined : this.#takeSlab();
     const start = this.#used;
     const view = target ?? (start === 0 ? slab! : slab!.subarray(start));
@@ -136,23 +146,24 @@ class DenoConn implements Conn {
     try {
       pending = this.#conn.read(view);
     } catch (error) {
-      return new Promise((resolve) => resolve(this.#readFailed(error)));
+      void RESOLVED.then(() => this.#readFailed(sink, error));
+      return;
     }
-    return pending.then(
-      (n): Uint8Array | null | Promise<Uint8Array | null> => {
+    pending.then(
+      (n) => {
         // A read of 0 bytes is not end-of-stream.
-        if (n === 0) return this.read(target);
+        if (n === 0) return this.pull(sink, target);
         if (n === null) this.#readDone = true;
-        if (n === null || this.#readDone) return null;
-        if (!slab) return target!.subarray(0, n);
+        if (n === null || this.#readDone) return sink.chunk(null);
+        if (!slab) return sink.chunk(target!.subarray(0, n));
         if (n === slab.byteLength - start && this.#slabSize < MAX_SLAB_SIZE) {
           this.#slabSize *= 2;
         }
         if (n > this.#largestRead) this.#largestRead = n;
         this.#used = start + n;
-        return slab.subarray(start, start + n);
+        sink.chunk(slab.subarray(start, start + n));
       },
-      (error) => this.#readFailed(error),
+      (error) => this.#readFailed(sink, error),
     );
   }
 
@@ -173,14 +184,14 @@ class DenoConn implements Conn {
   }
 
   /**
-   * Ends reading after a failed read: `null` when the connection was closed
-   * here (a quiet end); otherwise throws the error to report.
+   * Ends reading after a failed read: the end of the stream when the
+   * connection was closed here (a quiet end), otherwise the error.
    */
-  #readFailed(error: unknown): null {
+  #readFailed(sink: ChunkSink, error: unknown): void {
     const quiet = this.#readDone || this.#closed;
     this.#readDone = true;
-    if (quiet) return null;
-    throw toNetError(error, "read", this.remoteAddr);
+    if (quiet) sink.chunk(null);
+    else sink.fail(toNetError(error, "read", this.remoteAddr));
   }
 
   async #pull(controller: ReadableByteStreamController): Promise<void> {

@@ -155,6 +155,39 @@ export interface RuntimeListenOptions {
 }
 
 /**
+ * Takes the outcome of one {@linkcode Conn.pull}.
+ *
+ * @example A sink that collects chunks
+ * ```ts
+ * import type { ChunkSink } from "@tether/tcp";
+ *
+ * const chunks: Uint8Array[] = [];
+ * const sink: ChunkSink = {
+ *   chunk: (bytes) => {
+ *     if (bytes) chunks.push(bytes);
+ *   },
+ *   fail: (error) => console.error(error),
+ * };
+ * sink.chunk(new Uint8Array([1, 2]));
+ * ```
+ */
+export interface ChunkSink {
+  /**
+   * The next chunk of bytes, the caller's to keep, or `null` once the peer
+   * sent a FIN or the connection was closed here.
+   *
+   * @param bytes The chunk, or `null` at the end of the stream.
+   */
+  chunk(bytes: Uint8Array | null): void;
+  /**
+   * The connection broke.
+   *
+   * @param error A `NetError`.
+   */
+  fail(error: unknown): void;
+}
+
+/**
  * One TCP connection as a pair of byte streams, with a FIN that keeps the
  * read side open (half-close) and a full close.
  *
@@ -193,6 +226,16 @@ export interface Conn {
    * @returns The next chunk, or `null` at the end of the stream.
    */
   read?(target?: Uint8Array): Promise<Uint8Array | null>;
+  /**
+   * Optional: {@linkcode Conn.read} without a promise per chunk. The chunk,
+   * the end of the stream or the failure goes to `sink`, never before `pull`
+   * returns. Frame readers prefer it to `read` when a runtime has it. The
+   * rules of `read` hold: one reader, and no call before the last settled.
+   *
+   * @param sink Where the outcome goes.
+   * @param target As for {@linkcode Conn.read}.
+   */
+  pull?(sink: ChunkSink, target?: Uint8Array): void;
   /**
    * The bytes to send, as a stream: `close()` sends a FIN (like
    * {@linkcode Conn.closeWrite}), `abort()` closes the connection. Do not
