@@ -81,6 +81,8 @@ interface BunNet {
   }): BunTcpListener;
 }
 
+const RESOLVED = Promise.resolve();
+
 function bunNet(): BunNet {
   return (globalThis as unknown as { Bun: BunNet }).Bun;
 }
@@ -121,18 +123,29 @@ class BunConn extends PushedConn {
     drained?.reject(this.writeFailure());
   }
 
-  async write(chunk: Uint8Array): Promise<void> {
-    let rest = chunk;
+  write(chunk: Uint8Array): Promise<void> {
+    if (this.closed || this.writeClosed) {
+      return Promise.reject(this.writeFailure());
+    }
+    const n = chunk.byteLength === 0 ? 0 : this.#socket.write(chunk);
+    // The usual case, the kernel took every byte, costs no promise.
+    if (n === chunk.byteLength) return RESOLVED;
+    // Negative counts (-1, or a raw -errno) mean the socket is gone.
+    if (n < 0) return Promise.reject(this.writeFailure());
+    return this.#writeRest(chunk.subarray(n));
+  }
+
+  // Bun buffers nothing: the rest waits for `drain`.
+  async #writeRest(rest: Uint8Array): Promise<void> {
     while (rest.byteLength > 0) {
-      if (this.closed || this.writeClosed) throw this.writeFailure();
-      const n = this.#socket.write(rest);
-      // Negative counts (-1, or a raw -errno) mean the socket is gone.
-      if (n < 0) throw this.writeFailure();
-      if (n === rest.byteLength) return;
-      rest = rest.subarray(n);
       await new Promise<void>((resolve, reject) => {
         this.#drained = { resolve, reject };
       });
+      if (this.closed || this.writeClosed) throw this.writeFailure();
+      const n = this.#socket.write(rest);
+      if (n < 0) throw this.writeFailure();
+      if (n === rest.byteLength) return;
+      rest = rest.subarray(n);
     }
   }
 
