@@ -149,3 +149,21 @@ test(`${runtime.name} Conn.pull() hands each outcome to the sink, never before i
     done();
   }
 });
+
+test(`${runtime.name} Conn.write() of more than the socket buffers settles once the peer reads it all`, async () => {
+  const { local, remote, done } = await pair();
+  try {
+    const sent = pattern(16 * 1024 * 1024, 6);
+    // Nothing reads yet: the kernel takes part of it, the rest must wait
+    // for room (Bun writes partially, Node queues, Deno loops).
+    const writing = remote.write(sent);
+    const received = readAll(() => local.read!());
+    await writing;
+    await remote.closeWrite();
+    const bytes = await received;
+    assert.equal(bytes.byteLength, sent.byteLength);
+    assert.deepEqual(bytes, sent);
+  } finally {
+    done();
+  }
+});
