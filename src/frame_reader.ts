@@ -3,6 +3,7 @@ import { DONE, pullStream } from "./_pull.ts";
 import { systemClock } from "./clock.ts";
 import { FrameRateError, FrameTimeoutError } from "./errors.ts";
 import type { FrameDecoder, FrameSink } from "./framing/framing.ts";
+import { pulled } from "./runtime/_streams.ts";
 import type { ChunkSink, Conn } from "./runtime/types.ts";
 
 /** The chunks of a connection, read one at a time. */
@@ -13,6 +14,11 @@ interface ChunkSource {
   read(): Promise<Uint8Array | null>;
   /** Stops reading; a read under way may still settle. */
   cancel(): void;
+}
+
+/** Hands the outcome of a promised read to `sink`. */
+function settle(read: Promise<Uint8Array | null>, sink: ChunkSink): void {
+  read.then((bytes) => sink.chunk(bytes), (error) => sink.fail(error));
 }
 
 // A runtime's `pull()` or `read()` spares a stream per chunk, and `pull()` a
@@ -27,16 +33,12 @@ class ConnChunks implements ChunkSource {
   pull(sink: ChunkSink, target?: Uint8Array): void {
     const conn = this.#conn;
     if (conn.pull) conn.pull(sink, target);
-    else {conn.read!(target).then((bytes) =>
-        sink.chunk(bytes), (error) =>
-        sink.fail(error));}
+    else settle(conn.read!(target), sink);
   }
 
   read(): Promise<Uint8Array | null> {
     const conn = this.#conn;
-    return conn.read
-      ? conn.read()
-      : new Promise((chunk, fail) => conn.pull!({ chunk, fail }));
+    return conn.read ? conn.read() : pulled((sink) => conn.pull!(sink));
   }
 
   cancel(): void {}
@@ -53,9 +55,7 @@ function chunksOf(
     return done ? null : value;
   };
   return {
-    pull: (sink) => {
-      read().then((bytes) => sink.chunk(bytes), (error) => sink.fail(error));
-    },
+    pull: (sink) => settle(read(), sink),
     read,
     cancel: () => {
       reader.cancel().catch(() => {});

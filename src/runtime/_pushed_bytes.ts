@@ -1,4 +1,4 @@
-import { readableFor } from "./_streams.ts";
+import { pulled, readableFor, RESOLVED } from "./_streams.ts";
 import type { ChunkSink } from "./types.ts";
 
 /** The flow control of a socket that pushes what it reads. */
@@ -11,8 +11,6 @@ export interface Pausable {
 // buffer of its own, so the queue is bounded in bytes, not chunks; past this
 // the socket is paused.
 const READ_HIGH_WATER_MARK = 64 * 1024;
-
-const RESOLVED = Promise.resolve();
 
 /**
  * The read side of a socket whose runtime pushes data events (Bun, Node): a
@@ -50,7 +48,7 @@ export class PushedBytes {
 
   /** The next chunk, or `null` once the stream has ended. */
   read(): Promise<Uint8Array | null> {
-    return new Promise((chunk, fail) => this.pull({ chunk, fail }));
+    return pulled((sink) => this.pull(sink));
   }
 
   /**

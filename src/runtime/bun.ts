@@ -18,7 +18,7 @@ import { NetError } from "../errors.ts";
 import { AcceptQueue } from "./_accept_queue.ts";
 import { closedError, toNetError } from "./_net_error.ts";
 import { PushedConn } from "./_pushed_conn.ts";
-import { acceptAll } from "./_streams.ts";
+import { acceptAll, RESOLVED } from "./_streams.ts";
 import type {
   Conn,
   Listener,
@@ -80,8 +80,6 @@ interface BunNet {
     tls?: { cert: string; key: string };
   }): BunTcpListener;
 }
-
-const RESOLVED = Promise.resolve();
 
 function bunNet(): BunNet {
   return (globalThis as unknown as { Bun: BunNet }).Bun;

@@ -14,7 +14,7 @@
  * @module
  */
 import { closedError, toNetError } from "./_net_error.ts";
-import { acceptAll, writableFor } from "./_streams.ts";
+import { acceptAll, pulled, RESOLVED, writableFor } from "./_streams.ts";
 import type {
   ChunkSink,
   Conn,
@@ -83,8 +83,6 @@ function denoNet(): DenoNet {
 const MIN_SLAB_SIZE = 1024;
 const MAX_SLAB_SIZE = 64 * 1024;
 
-const RESOLVED = Promise.resolve();
-
 function addr(a: NetAddr): NetAddr {
   return { hostname: a.hostname, port: a.port };
 }
@@ -128,7 +126,7 @@ class DenoConn implements Conn {
   }
 
   read(target?: Uint8Array): Promise<Uint8Array | null> {
-    return new Promise((chunk, fail) => this.pull({ chunk, fail }, target));
+    return pulled((sink) => this.pull(sink, target));
   }
 
   // One `then` on the runtime's read, which calls the sink: an idle

@@ -26,7 +26,7 @@ import {
 import { AcceptQueue } from "./_accept_queue.ts";
 import { toNetError } from "./_net_error.ts";
 import { PushedConn } from "./_pushed_conn.ts";
-import { acceptAll } from "./_streams.ts";
+import { acceptAll, RESOLVED } from "./_streams.ts";
 import type {
   Conn,
   Listener,
@@ -35,8 +35,6 @@ import type {
   RuntimeConnectOptions,
   RuntimeListenOptions,
 } from "./types.ts";
-
-const RESOLVED = Promise.resolve();
 
 class NodeConn extends PushedConn {
   #socket: Socket;
