@@ -40,11 +40,8 @@ export class FrameQueue {
    * `undefined` when a read has to {@linkcode FrameQueue.wait}.
    */
   take(): Promise<IteratorResult<Uint8Array>> | undefined {
-    const frames = this.#frames;
-    if (this.#head < frames.length) {
-      const value = frames[this.#head++]!;
-      if (this.#head === frames.length) this.clear();
-      return Promise.resolve({ value, done: false });
+    if (this.#head < this.#frames.length) {
+      return Promise.resolve({ value: this.#shift(), done: false });
     }
     const end = this.#end;
     if (end) {
@@ -113,15 +110,19 @@ export class FrameQueue {
       const waiter = this.#waiter;
       this.#waiter = this.#moreWaiters?.shift();
       woke = true;
-      if (waiter.batch) {
-        waiter.resolve({ value: this.takeAll()!, done: false });
-      } else {
-        const value = this.#frames[this.#head++]!;
-        if (this.#head === this.#frames.length) this.clear();
-        waiter.resolve({ value, done: false });
-      }
+      waiter.resolve({
+        value: waiter.batch ? this.takeAll()! : this.#shift(),
+        done: false,
+      });
     }
     return woke;
+  }
+
+  /** The first queued frame, taken; there must be one. */
+  #shift(): Uint8Array {
+    const value = this.#frames[this.#head++]!;
+    if (this.#head === this.#frames.length) this.clear();
+    return value;
   }
 
   /** Drops the queued frames. */
