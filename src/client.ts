@@ -958,27 +958,25 @@ export class Client extends EventTarget
 
   /** The next frame: one resolved promise when the inbox holds one. */
   #next(): Promise<IteratorResult<Uint8Array>> {
-    this.#handedOut = false;
-    const queued = this.#inbox.size;
-    // Frames received before the end are all delivered first.
-    const taken = this.#inbox.take();
-    if (taken) {
-      if (queued > 0) {
-        this.#handedOut = true;
-        this.#madeRoom();
-      }
-      return taken;
-    }
-    // The application has answered every frame it had: its replies go.
-    if (this.#conn && !this.#inTransit) releaseWrites(this.#conn);
-    return this.#inbox.wait();
+    return this.#take(false) as Promise<IteratorResult<Uint8Array>>;
   }
 
   /** Every frame in the inbox, at least one: one promise per batch. */
   #nextBatch(): Promise<IteratorResult<Uint8Array[], undefined>> {
+    return this.#take(true) as Promise<
+      IteratorResult<Uint8Array[], undefined>
+    >;
+  }
+
+  /** Takes the next frame, or with `batch` every frame, from the inbox. */
+  #take(
+    batch: boolean,
+  ): Promise<IteratorResult<Uint8Array | Uint8Array[], undefined>> {
     this.#handedOut = false;
-    const queued = this.#inbox.size;
-    const taken = this.#inbox.takeBatch();
+    const inbox = this.#inbox;
+    const queued = inbox.size;
+    // Frames received before the end are all delivered first.
+    const taken = batch ? inbox.takeBatch() : inbox.take();
     if (taken) {
       if (queued > 0) {
         this.#handedOut = true;
@@ -988,7 +986,8 @@ export class Client extends EventTarget
     }
     // The application has answered every frame it had: its replies go.
     if (this.#conn && !this.#inTransit) releaseWrites(this.#conn);
-    return this.#inbox.waitBatch().then((result) => {
+    if (!batch) return inbox.wait();
+    return inbox.waitBatch().then((result) => {
       // A batch past the inbox's bound may have stopped the pump.
       if (!result.done) this.#madeRoom();
       return result;
