@@ -68,7 +68,11 @@ export {
 } from "./src/server.ts";
 export type { ConnectionHandler, ListenOptions, Server } from "./src/server.ts";
 export { Connection, DEFAULT_MAX_WRITE_BUFFER } from "./src/connection.ts";
-export type { ConnectionOptions, HeartbeatFrames } from "./src/connection.ts";
+export type {
+  BatchOptions,
+  ConnectionOptions,
+  HeartbeatFrames,
+} from "./src/connection.ts";
 export type { FramingOption } from "./src/_options.ts";
 export {
   ConnectionClosedError,

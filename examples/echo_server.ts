@@ -9,8 +9,9 @@
  *
  * Its first line on stdout is `listening on HOST:PORT` (the real port when
  * `--port 0` asks for a free one). It reads a batch of frames at a time
- * (`conn.batches()`); `--per-frame` makes it iterate frame by frame instead,
- * the simpler and slower way.
+ * into memory it reuses (`conn.batches({ reuseBuffer: true })`);
+ * `--per-frame` makes it iterate frame by frame instead, the simpler and
+ * slower way.
  */
 import { readFileSync } from "node:fs";
 import process from "node:process";
@@ -68,8 +69,9 @@ const server = await listen({
     : async (conn) => {
       // A batch per step: every frame that one read from the socket brought,
       // with no promise per frame. Replies are not awaited one by one: the
-      // connection sends a batch's replies in a single write.
-      for await (const frames of conn.batches()) {
+      // connection sends a batch's replies in a single write. `send()` copies
+      // each frame, so the next batch may be read into the same memory.
+      for await (const frames of conn.batches({ reuseBuffer: true })) {
         for (const frame of frames) conn.send(frame);
       }
     },

@@ -193,6 +193,45 @@ export interface HeartbeatFrames {
 }
 
 /**
+ * Options of {@linkcode Connection.batches}.
+ *
+ * @example Echoing from reused memory
+ * ```ts
+ * import { type BatchOptions, listen } from "@tether/tcp";
+ *
+ * const options: BatchOptions = { reuseBuffer: true };
+ * await using server = await listen({
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   handler: async (conn) => {
+ *     for await (const frames of conn.batches(options)) {
+ *       for (const frame of frames) conn.send(frame);
+ *     }
+ *   },
+ * });
+ * ```
+ */
+export interface BatchOptions {
+  /**
+   * Whether the frames of a batch may share memory that the connection
+   * reads into again once the application asks for more frames, in any way.
+   * Until then, they are intact; after that, a frame kept from an earlier
+   * batch may hold other bytes. Copy what you keep (`frame.slice()`);
+   * {@linkcode Connection.send} copies a frame of a batch before it returns,
+   * so echoing or forwarding frames is safe.
+   *
+   * Reading into one buffer spares every read fresh memory, which costs
+   * more than decoding a batch of small frames. Where the socket hands out
+   * memory of its own (Bun, Node), nothing is reused, but code written for
+   * one runtime should not count on that. A custom `FrameDecoder` must not
+   * hold bytes of earlier chunks while its `buffered` is 0.
+   *
+   * @default {false}
+   */
+  reuseBuffer?: boolean;
+}
+
+/**
  * Makes the writer of `conn` hold its batch while `backlog()` is true: a
  * layer that takes frames out of the connection before the application
  * reads them (a client's inbox) still has replies coming. The layer calls
@@ -564,11 +603,35 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
    * assert.deepEqual(replies, ["a", "b"]);
    * ```
    *
+   * @example Frames read into the same memory again and again
+   * ```ts
+   * import { connect, listen } from "@tether/tcp";
+   * import assert from "node:assert/strict";
+   *
+   * await using server = await listen({
+   *   hostname: "127.0.0.1",
+   *   port: 0,
+   *   handler: async (conn) => {
+   *     // send() copies each frame before it returns, so the next batch
+   *     // may overwrite this one.
+   *     for await (const frames of conn.batches({ reuseBuffer: true })) {
+   *       for (const frame of frames) conn.send(frame);
+   *     }
+   *   },
+   * });
+   * await using conn = await connect(server.addr);
+   * conn.send("ping");
+   * const [reply] = (await conn.batches().next()).value!;
+   * assert.equal(new TextDecoder().decode(reply), "ping");
+   * ```
+   *
+   * @param options `reuseBuffer` lets the connection read the next batch
+   * into the memory of this one (see {@linkcode BatchOptions}).
    * @returns An iterator over batches of frames. Leaving a loop early does
    * not stop the connection.
    */
-  batches(): AsyncIterableIterator<Uint8Array[]> {
-    return this.#frames.batches();
+  batches(options?: BatchOptions): AsyncIterableIterator<Uint8Array[]> {
+    return this.#frames.batches(options?.reuseBuffer === true);
   }
 
   /**

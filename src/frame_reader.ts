@@ -1,5 +1,6 @@
 import { FrameQueue } from "./_frame_queue.ts";
 import { DONE, pullStream } from "./_pull.ts";
+import { ReadBuffer } from "./_read_buffer.ts";
 import { systemClock } from "./clock.ts";
 import { FrameRateError, FrameTimeoutError } from "./errors.ts";
 import type { FrameDecoder, FrameSink } from "./framing/framing.ts";
@@ -65,21 +66,24 @@ function chunksOf(
 
 /**
  * The frames of a {@linkcode FrameReader} as an async iterator: one frame
- * per step, or with `batches` every frame received so far.
+ * per step, or with `batches` every frame received so far, with `reuse` in
+ * memory that the next step may read into again.
  */
 class FramesOf<T extends Uint8Array | Uint8Array[]>
   implements AsyncIterableIterator<T> {
   #reader: FrameReader;
   #batches: boolean;
+  #reuse: boolean;
 
-  constructor(reader: FrameReader, batches: boolean) {
+  constructor(reader: FrameReader, batches: boolean, reuse = false) {
     this.#reader = reader;
     this.#batches = batches;
+    this.#reuse = reuse;
   }
 
   next(): Promise<IteratorResult<T, undefined>> {
     return (this.#batches
-      ? this.#reader.nextBatch()
+      ? this.#reader.nextBatch(this.#reuse)
       : this.#reader.next()) as Promise<IteratorResult<T, undefined>>;
   }
 
@@ -156,6 +160,12 @@ export class FrameReader implements FrameSink, ChunkSink {
   #waitingSince = 0;
   #rateWindow = 0;
   #rateCount = 0;
+  // Whether the application waits for a batch whose frames it lets go of
+  // when it asks for the next one.
+  #reuseWaiting = false;
+  #reads: ReadBuffer | undefined;
+  // Whether the read under way goes into `#reads`.
+  #readIntoReused = false;
 
   constructor(
     conn: Pick<Conn, "read" | "pull" | "readable">,
@@ -234,6 +244,7 @@ export class FrameReader implements FrameSink, ChunkSink {
       return taken;
     }
     const next = this.#queue.wait();
+    this.#reuseWaiting = false;
     // The replies go out before the socket is asked for more: the peer
     // waits on them, and asking costs a runtime call of its own.
     this.#hooks.onDry();
@@ -243,23 +254,26 @@ export class FrameReader implements FrameSink, ChunkSink {
 
   /**
    * Every frame received so far, at least one, or done once the peer has
-   * finished sending: one promise per batch instead of one per frame.
+   * finished sending: one promise per batch instead of one per frame. With
+   * `reuse`, the application is done with the frames it was given before,
+   * and the frames of this batch may be read over by the next request.
    */
-  nextBatch(): Promise<IteratorResult<Uint8Array[], undefined>> {
+  nextBatch(reuse = false): Promise<IteratorResult<Uint8Array[], undefined>> {
     const taken = this.#queue.takeBatch();
     if (taken) {
       if (this.#readAhead > 0) this.#fill();
       return taken;
     }
     const next = this.#queue.waitBatch();
+    this.#reuseWaiting = reuse;
     this.#hooks.onDry();
     this.#fill();
     return next;
   }
 
   /** An iterator over the batches of {@linkcode FrameReader.nextBatch}. */
-  batches(): AsyncIterableIterator<Uint8Array[]> {
-    return new FramesOf<Uint8Array[]>(this, true);
+  batches(reuse = false): AsyncIterableIterator<Uint8Array[]> {
+    return new FramesOf<Uint8Array[]>(this, true, reuse);
   }
 
   /** An iterator over the frames; leaving it early stops nothing. */
@@ -418,8 +432,19 @@ export class FrameReader implements FrameSink, ChunkSink {
       return;
     }
     this.#pulling = true;
+    let target = this.#decoder.readTarget?.();
+    // Only a read for a waiting batch of reused memory goes into it: every
+    // frame it brings is that batch's. Earlier reads into it are over once
+    // no unfinished frame may still hold their bytes.
+    this.#readIntoReused = target === undefined && this.#reuseWaiting &&
+      this.#queue.waiting;
+    if (this.#readIntoReused) {
+      target = (this.#reads ??= new ReadBuffer()).target(
+        this.#decoder.buffered === 0,
+      );
+    }
     try {
-      this.#source.pull(this, this.#decoder.readTarget?.());
+      this.#source.pull(this, target);
     } catch (error) {
       this.#pulling = false;
       this.#readFailed(error);
@@ -440,6 +465,7 @@ export class FrameReader implements FrameSink, ChunkSink {
         this.#reading = false;
         return;
       }
+      if (this.#readIntoReused) this.#reads!.filled(value);
       // One clock reading per chunk serves every check: a reading costs
       // about as much as decoding a few small frames.
       const now = systemClock.now();

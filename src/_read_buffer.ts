@@ -1,0 +1,73 @@
+// Reads offered this much room fill it often with small frames: the buffer
+// starts here, so that an idle connection waiting to read holds little.
+const MIN_SIZE = 1024;
+// A read rarely brings more than this; frames beyond it are assembled by the
+// decoder in memory of their own, so the frames of a batch in this buffer
+// stay smaller than anything a writer sends by reference.
+const MAX_SIZE = 64 * 1024;
+
+/**
+ * The memory a frame reader offers the socket when the application has said
+ * that the frames of a batch are not needed once it asks for the next one:
+ * the reads go into the same buffer again and again, where every read would
+ * otherwise need fresh memory, which costs more than decoding what it holds.
+ *
+ * A runtime that reads into memory of its own (one that ignores a read's
+ * target) gets no more offers.
+ */
+export class ReadBuffer {
+  #buffer: Uint8Array | undefined;
+  #used = 0;
+  #size = MIN_SIZE;
+  #offered: Uint8Array | undefined;
+  #ignored = false;
+
+  /**
+   * Where the next read should land, or `undefined` when the runtime does not
+   * read into offered memory.
+   *
+   * @param rewind Whether nothing read into the buffer is in use any more,
+   * so the read may start over at its beginning.
+   */
+  target(rewind: boolean): Uint8Array | undefined {
+    if (this.#ignored) return undefined;
+    let buffer = this.#buffer;
+    if (
+      buffer === undefined || buffer.byteLength < this.#size ||
+      // Bytes still in use stay where they are: the read goes after them,
+      // into a new buffer once little room is left.
+      (!rewind && buffer.byteLength - this.#used < buffer.byteLength / 4)
+    ) {
+      buffer = this.#buffer = new Uint8Array(this.#size);
+      this.#used = 0;
+    } else if (rewind) {
+      this.#used = 0;
+    }
+    return this.#offered = this.#used === 0
+      ? buffer
+      : buffer.subarray(this.#used);
+  }
+
+  /**
+   * Takes note of the chunk the read offered a target brought: its bytes are
+   * in use until the next rewind.
+   */
+  filled(chunk: Uint8Array): void {
+    const offered = this.#offered;
+    if (offered === undefined) return;
+    this.#offered = undefined;
+    if (
+      chunk.buffer !== offered.buffer ||
+      chunk.byteOffset !== offered.byteOffset
+    ) {
+      this.#ignored = true;
+      this.#buffer = undefined;
+      return;
+    }
+    this.#used += chunk.byteLength;
+    // A read that filled all it was offered may have left bytes behind.
+    if (chunk.byteLength === offered.byteLength && this.#size < MAX_SIZE) {
+      this.#size *= 2;
+    }
+  }
+}

@@ -1,0 +1,263 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  type Conn,
+  connect,
+  Connection,
+  encodeFrame,
+  type Framing,
+  lengthPrefixed,
+  lineDelimited,
+  listen,
+} from "../mod.ts";
+import { concat } from "./framing/_chunking.ts";
+
+const text = new TextDecoder();
+const bytes = new TextEncoder();
+
+/**
+ * A Conn whose peer has sent `chunks`, read like a socket: into the target a
+ * read offers (as much as fits, the rest left for the next read), or, with
+ * `honourTargets` false, into memory of its own as Bun and Node do.
+ */
+function scriptedConn(
+  chunks: Uint8Array[],
+  honourTargets = true,
+): { conn: Conn; targets: Uint8Array[]; written: Uint8Array[] } {
+  const queue = chunks.filter((c) => c.byteLength > 0).map((c) => c.slice());
+  let next = 0;
+  const targets: Uint8Array[] = [];
+  const written: Uint8Array[] = [];
+  const conn: Conn = {
+    readable: new ReadableStream(),
+    writable: new WritableStream(),
+    localAddr: { hostname: "127.0.0.1", port: 1 },
+    remoteAddr: { hostname: "127.0.0.1", port: 2 },
+    pull(sink, target) {
+      if (target) targets.push(target);
+      queueMicrotask(() => {
+        const chunk = queue[next];
+        if (chunk === undefined) return sink.chunk(null);
+        if (target && honourTargets) {
+          const n = Math.min(target.byteLength, chunk.byteLength);
+          target.set(chunk.subarray(0, n));
+          if (n === chunk.byteLength) next++;
+          else queue[next] = chunk.subarray(n);
+          sink.chunk(target.subarray(0, n));
+        } else {
+          next++;
+          sink.chunk(chunk);
+        }
+      });
+    },
+    write(chunk) {
+      written.push(chunk.slice());
+      return Promise.resolve();
+    },
+    closeWrite: () => Promise.resolve(),
+    close() {},
+    setNoDelay() {},
+    setKeepAlive() {},
+  };
+  return { conn, targets, written };
+}
+
+function wire(framing: Framing, payloads: string[]): Uint8Array {
+  return concat(payloads.map((p) => encodeFrame(framing, bytes.encode(p))));
+}
+
+/** Payloads of many sizes: empty, small, and every 13th `large` bytes. */
+function payloadsOf(count: number, large = 70_000): string[] {
+  return Array.from({ length: count }, (_, i) => {
+    const size = i % 11 === 0 ? 0 : i % 13 === 0 ? large + i : (i * 37) % 700;
+    return `${i}:`.padEnd(size, String.fromCharCode(97 + i % 26));
+  });
+}
+
+/** Cuts `all` into pieces of pseudo-random sizes from 1 to `max` bytes. */
+function cut(all: Uint8Array, max: number): Uint8Array[] {
+  const pieces: Uint8Array[] = [];
+  let seed = 7;
+  for (let at = 0; at < all.byteLength;) {
+    seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+    const size = 1 + seed % max;
+    pieces.push(all.subarray(at, at + size));
+    at += size;
+  }
+  return pieces;
+}
+
+/** Reads every batch with reused memory, decoding each frame at once. */
+async function readAll(connection: Connection): Promise<string[]> {
+  const got: string[] = [];
+  for await (const frames of connection.batches({ reuseBuffer: true })) {
+    assert.ok(frames.length > 0, "a batch is never empty");
+    for (const frame of frames) got.push(text.decode(frame));
+  }
+  return got;
+}
+
+const framings: [string, Framing][] = [
+  ["length-prefixed", lengthPrefixed({ maxFrameSize: 1 << 20 })],
+  ["line-delimited", lineDelimited({ maxLineLength: 1 << 20 })],
+];
+// Byte by byte, larger frames would take a read per byte for long.
+const chunkings: [string, (all: Uint8Array) => Uint8Array[], string[]][] = [
+  ["all in one chunk", (all) => [all], payloadsOf(600)],
+  [
+    "byte by byte",
+    (all) => Array.from(all, (b) => Uint8Array.of(b)),
+    payloadsOf(150, 2000),
+  ],
+  ["pieces of up to 100 bytes", (all) => cut(all, 100), payloadsOf(300)],
+  ["pieces of up to 9 000 bytes", (all) => cut(all, 9000), payloadsOf(600)],
+  [
+    "pieces of up to 200 000 bytes",
+    (all) => cut(all, 200_000),
+    payloadsOf(600),
+  ],
+];
+
+for (const [framingName, framing] of framings) {
+  for (const [chunkingName, chunking, payloads] of chunkings) {
+    test(`batches({ reuseBuffer }): every frame intact when handed out, ${framingName}, ${chunkingName}`, async () => {
+      const { conn } = scriptedConn(chunking(wire(framing, payloads)));
+      const connection = new Connection(conn, { framing });
+      assert.deepEqual(await readAll(connection), payloads);
+      await connection.close();
+    });
+  }
+}
+
+test("batches({ reuseBuffer }): reads go into the same memory again", async () => {
+  const framing = lengthPrefixed();
+  // Each read brings whole frames, as a peer's writes of whole frames do.
+  const chunks = Array.from(
+    { length: 50 },
+    (_, i) => wire(framing, [`a${i}`, `b${i}`, `c${i}`]),
+  );
+  const { conn, targets } = scriptedConn(chunks);
+  const connection = new Connection(conn, { framing });
+  const buffers = new Set<ArrayBufferLike>();
+  const got: string[] = [];
+  for await (const frames of connection.batches({ reuseBuffer: true })) {
+    for (const frame of frames) {
+      buffers.add(frame.buffer);
+      got.push(text.decode(frame));
+    }
+  }
+  assert.equal(got.length, 150);
+  assert.equal(got[149], "c49");
+  assert.equal(buffers.size, 1, "every batch was read into one buffer");
+  assert.ok(targets.every((t) => t.byteOffset === 0), "each read starts over");
+  await connection.close();
+});
+
+test("batches({ reuseBuffer }): frames handed out otherwise are never read over", async () => {
+  const framing = lengthPrefixed();
+  const chunks = Array.from(
+    { length: 20 },
+    (_, i) => wire(framing, [`x${i}`, `y${i}`]),
+  );
+  const { conn } = scriptedConn(chunks);
+  const connection = new Connection(conn, { framing });
+  const reused = connection.batches({ reuseBuffer: true });
+  const plain = connection.batches();
+  const frames = connection[Symbol.asyncIterator]();
+  const kept: [Uint8Array, string][] = [];
+  for (let i = 0; i < 20; i++) {
+    if (i % 3 === 0) {
+      // A plain batch: the application's to keep.
+      for (const frame of (await plain.next()).value!) {
+        kept.push([frame, text.decode(frame)]);
+      }
+    } else if (i % 3 === 1) {
+      const first = (await frames.next()).value!;
+      const second = (await frames.next()).value!;
+      kept.push([first, text.decode(first)], [second, text.decode(second)]);
+    } else {
+      const batch = (await reused.next()).value!;
+      assert.deepEqual(batch.map((f: Uint8Array) => text.decode(f)), [
+        `x${i}`,
+        `y${i}`,
+      ]);
+    }
+  }
+  assert.equal((await reused.next()).done, true);
+  assert.equal(kept.length, 28);
+  for (const [frame, was] of kept) assert.equal(text.decode(frame), was);
+  await connection.close();
+});
+
+test("batches({ reuseBuffer }): heartbeats' read-ahead does not read over a batch", async () => {
+  const framing = lengthPrefixed();
+  const ping = bytes.encode("PING");
+  const pong = bytes.encode("PONG");
+  const chunks = Array.from(
+    { length: 30 },
+    (_, i) =>
+      i % 4 === 0
+        ? concat([encodeFrame(framing, ping), wire(framing, [`f${i}`])])
+        : wire(framing, [`f${i}`, `g${i}`]),
+  );
+  const { conn, written } = scriptedConn(chunks);
+  const connection = new Connection(conn, {
+    framing,
+    heartbeat: { ping, pong },
+  });
+  const got: string[] = [];
+  for await (const frames of connection.batches({ reuseBuffer: true })) {
+    const texts = frames.map((f) => text.decode(f));
+    // Give the read-ahead a chance to run while the batch is held.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    assert.deepEqual(frames.map((f) => text.decode(f)), texts);
+    got.push(...texts);
+  }
+  assert.equal(got.length, 30 + 22);
+  assert.ok(!got.includes("PING"), "pings stay out of the frames");
+  await connection.close();
+  assert.deepEqual(
+    concat(written),
+    concat(Array.from({ length: 8 }, () => encodeFrame(framing, pong))),
+  );
+});
+
+test("batches({ reuseBuffer }): a runtime with memory of its own gets no more targets", async () => {
+  const framing = lengthPrefixed();
+  const chunks = Array.from({ length: 10 }, (_, i) => wire(framing, [`z${i}`]));
+  const { conn, targets } = scriptedConn(chunks, false);
+  const connection = new Connection(conn, { framing });
+  const kept: Uint8Array[] = [];
+  for await (const frames of connection.batches({ reuseBuffer: true })) {
+    kept.push(...frames);
+  }
+  assert.deepEqual(
+    kept.map((f) => text.decode(f)),
+    Array.from({ length: 10 }, (_, i) => `z${i}`),
+  );
+  assert.equal(targets.length, 1);
+  await connection.close();
+});
+
+test("batches({ reuseBuffer }) over a socket: an echo of hostile sizes comes back whole", async () => {
+  const framing = lengthPrefixed({ maxFrameSize: 1 << 20 });
+  await using server = await listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    framing,
+    handler: async (conn) => {
+      for await (const frames of conn.batches({ reuseBuffer: true })) {
+        for (const frame of frames) conn.send(frame);
+      }
+    },
+  });
+  await using conn = await connect({ ...server.addr, framing });
+  const payloads = payloadsOf(400);
+  for (const payload of payloads) conn.send(payload);
+  const got: string[] = [];
+  for await (const frames of conn.batches()) {
+    got.push(...frames.map((f) => text.decode(f)));
+    if (got.length === payloads.length) break;
+  }
+  assert.deepEqual(got, payloads);
+});
