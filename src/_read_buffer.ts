@@ -1,10 +1,13 @@
+import { BY_REFERENCE_SIZE } from "./frame_writer.ts";
+
 // Reads offered this much room fill it often with small frames: the buffer
 // starts here, so that an idle connection waiting to read holds little.
 const MIN_SIZE = 1024;
-// A read rarely brings more than this; frames beyond it are assembled by the
-// decoder in memory of their own, so the frames of a batch in this buffer
-// stay smaller than anything a writer sends by reference.
-const MAX_SIZE = 64 * 1024;
+// A read rarely brings more than 64 KiB; frames beyond it are assembled by
+// the decoder in memory of their own. The frames of a batch in this buffer
+// must stay smaller than what a writer sends by reference: `send()` copies
+// them before the buffer is read into again.
+const MAX_SIZE = Math.min(64 * 1024, BY_REFERENCE_SIZE / 2);
 
 /**
  * The memory a frame reader offers the socket when the application has said

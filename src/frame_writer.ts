@@ -11,8 +11,8 @@ const INITIAL_BUFFER_SIZE = 256;
 // A batch this large is written at once instead of waiting for the burst to
 // end, so large frames stream instead of piling up.
 const FLUSH_THRESHOLD = 64 * 1024;
-// Payloads this large are written from the caller's buffer, not copied.
-const BY_REFERENCE_SIZE = 256 * 1024;
+/** Payloads this large are written from the caller's buffer, not copied. */
+export const BY_REFERENCE_SIZE = 256 * 1024;
 // A batch buffer grown past this is dropped after use rather than kept.
 const MAX_RETAINED_BUFFER_SIZE = 1024 * 1024;
 // Microtask turns a held batch is watched before the watch moves to the end
