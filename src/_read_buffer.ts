@@ -7,7 +7,7 @@ const MIN_SIZE = 1024;
 // the decoder in memory of their own. The frames of a batch in this buffer
 // must stay smaller than what a writer sends by reference: `send()` copies
 // them before the buffer is read into again.
-const MAX_SIZE = Math.min(64 * 1024, BY_REFERENCE_SIZE / 2);
+const MAX_SIZE = Math.min(64 * 1024, BY_REFERENCE_SIZE);
 
 /**
  * The memory a frame reader offers the socket when the application has said
