@@ -8,7 +8,9 @@
  *       [--size 64] [--pipeline 64] [--duration 3000] [--per-frame]
  *
  * It reads the echoes a batch at a time (`client.batches()`); `--per-frame`
- * iterates the client frame by frame instead.
+ * iterates the client frame by frame instead. `--mode lp` and `--conns 1`
+ * are accepted, and nothing else for them, so that the benchmark runner can
+ * start it with a loadgen's flags.
  *
  * Prints one JSON line with the fields of the loadgens that matter here:
  * msgs, seconds, msgs_per_s, mismatch. Exits 1 on a mismatch.
@@ -26,15 +28,23 @@ const { values } = parseArgs({
     pipeline: { type: "string", default: "64" },
     duration: { type: "string", default: "3000" },
     "per-frame": { type: "boolean", default: false },
+    mode: { type: "string", default: "lp" },
+    conns: { type: "string", default: "1" },
   },
 });
 const USAGE =
-  "usage: client_load.ts --addr HOST:PORT [--size 64] [--pipeline 64] [--duration 3000] [--per-frame]";
+  "usage: client_load.ts --addr HOST:PORT [--size 64] [--pipeline 64] [--duration 3000] [--per-frame] [--mode lp] [--conns 1]";
 const match = /^(.+):(\d+)$/.exec(values.addr ?? "");
 if (!match) fail(USAGE, "--addr must be HOST:PORT");
 const size = intFlag(USAGE, "size", values.size, 8);
 const pipeline = intFlag(USAGE, "pipeline", values.pipeline, 1);
 const duration = intFlag(USAGE, "duration", values.duration, 1);
+if (values.mode !== "lp") {
+  fail(USAGE, "--mode must be lp: frames are length-prefixed");
+}
+if (values.conns !== "1") {
+  fail(USAGE, "--conns must be 1: one client, one connection");
+}
 
 const client = createClient({ hostname: match[1]!, port: Number(match[2]) });
 await client.waitFor("open");

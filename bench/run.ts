@@ -13,7 +13,9 @@
  * checked before every measurement and restarted if it died.
  *
  * Load: bench/go/loadgen.go when Go is available (it costs the least CPU on
- * a machine the server shares), else bench/loadgen.ts on Bun.
+ * a machine the server shares), else bench/loadgen.ts on Bun. With Go, the
+ * `client` run also drives the buffered Go server with tether's client
+ * (bench/client_load.ts on Deno and on Bun) next to the Go loadgen.
  *
  * Every repetition runs every (run, server) pair once, servers in a rotated
  * order, so slow phases of a noisy machine hit all servers alike; the table
@@ -50,7 +52,10 @@ const USAGE = `usage: deno task bench [options]
   --max-steal PCT    take a measurement again when the hypervisor stole more
                      than PCT % of the machine's CPU during it, 100 for never
                      (default 10; Linux only)
-  --retries N        how many times one measurement is taken again at most (default 3)`;
+  --retries N        how many times one measurement is taken again at most (default 3)
+
+Runs: small-pipe small-fan large ping-pong, and, with Go, client: tether's
+client (bench/client_load.ts on Deno and Bun) and the Go loadgen against go-bufio.`;
 
 interface Run {
   name: string;
@@ -58,6 +63,12 @@ interface Run {
   pipeline: number;
   conns: number;
 }
+
+/**
+ * tether's client as the load generator, against the buffered Go server,
+ * next to the Go loadgen: the client's share of the loadgen's rate.
+ */
+const CLIENT_RUN: Run = { name: "client", size: 64, pipeline: 64, conns: 1 };
 
 const RUNS: Run[] = [
   { name: "small-pipe", size: 64, pipeline: 64, conns: 1 },
@@ -105,8 +116,9 @@ interface LoadgenResult {
   msgs: number;
   msgs_per_s: number;
   mb_per_s: number;
-  p50_us: number;
-  p99_us: number;
+  /** Absent from tether's client, which keeps no latencies. */
+  p50_us?: number;
+  p99_us?: number;
   errors: number;
   mismatch: number;
   cpu_s?: number;
@@ -199,7 +211,9 @@ function matches(name: string): boolean {
 }
 if (
   onlyTokens.length > 0 &&
-  ![...RUNS.map((run) => run.name), ...SERVER_NAMES].some(matches)
+  ![...RUNS.map((run) => run.name), CLIENT_RUN.name, ...SERVER_NAMES].some(
+    matches,
+  )
 ) {
   fail(USAGE, `--only ${values.only} matches no run and no server`);
 }
@@ -538,7 +552,7 @@ async function buildGo(): Promise<
 // --------------------------------------------------------------- loadgen
 
 interface Loadgen {
-  kind: "go" | "bun";
+  kind: string;
   command: string;
   prefix: string[];
 }
@@ -658,6 +672,47 @@ async function runLoadgen(
 
 // -------------------------------------------------------------- measuring
 
+/**
+ * The client run as markdown: each load generator's median frames/s against
+ * the buffered Go server, and its rate over the Go loadgen's, the median of
+ * the ratios within each repetition.
+ */
+function clientTable(
+  measurements: Measurement[],
+  clients: Loadgen[],
+): string[] {
+  const rate = (kind: string, rep: number) =>
+    measurements.find((m) =>
+      m.run === CLIENT_RUN.name && m.loadgen === kind && m.rep === rep &&
+      m.result && !m.error
+    )?.result?.msgs_per_s;
+  const lines = [
+    `client: ${CLIENT_RUN.size}-byte frames, ${CLIENT_RUN.pipeline} in flight, ` +
+    "one connection, against go-bufio; tether-* is bench/client_load.ts " +
+    "(one createClient(), echoes read in batches).",
+    "",
+    "| load generator | frames/s | vs Go loadgen |",
+    "| --- | ---: | ---: |",
+  ];
+  for (const client of clients) {
+    const rates: number[] = [];
+    const ratios: number[] = [];
+    for (let rep = 1; rep <= reps; rep++) {
+      const mine = rate(client.kind, rep);
+      const go = rate("go", rep);
+      if (mine !== undefined) rates.push(mine);
+      if (mine !== undefined && go) ratios.push(mine / go);
+    }
+    const ratio = median(ratios);
+    lines.push(
+      `| ${client.kind} | ${formatNumber(median(rates))} | ${
+        ratio === undefined ? "—" : `×${formatNumber(ratio, 2)}`
+      } |`,
+    );
+  }
+  return lines;
+}
+
 async function clockTicksPerSecond(): Promise<number> {
   try {
     const output = await new Deno.Command("getconf", {
@@ -767,9 +822,31 @@ async function main(): Promise<void> {
     );
   }
 
-  const filterRuns = RUNS.some((run) => matches(run.name));
+  const filterRuns = [...RUNS, CLIENT_RUN].some((run) => matches(run.name));
   const filterServers = allServers.some((server) => matches(server.name));
   const runs = filterRuns ? RUNS.filter((run) => matches(run.name)) : RUNS;
+  const goBufio = allServers.find((server) => server.name === "go-bufio");
+  // The client run needs the buffered Go server and the Go loadgen.
+  const clients: Loadgen[] = [];
+  if ((!filterRuns || matches(CLIENT_RUN.name)) && go && goBufio) {
+    clients.push(
+      { kind: "go", command: go.loadgen, prefix: [] },
+      {
+        kind: "tether-deno",
+        command: deno,
+        prefix: ["run", "--allow-net", `${BENCH}client_load.ts`],
+      },
+    );
+    if (bun) {
+      clients.push({
+        kind: "tether-bun",
+        command: bun,
+        prefix: ["run", `${BENCH}client_load.ts`],
+      });
+    }
+  } else if (filterRuns && matches(CLIENT_RUN.name)) {
+    log("the client run needs go on PATH: skipped");
+  }
   const specs = filterServers
     ? allServers.filter((server) => matches(server.name))
     : allServers;
@@ -816,13 +893,14 @@ async function main(): Promise<void> {
     rep: number,
     run: Run,
     spec: ServerSpec,
+    using: Loadgen,
     attempts: number,
   ): Promise<Measurement> => {
     const measurement: Measurement = {
       rep,
       run: run.name,
       server: spec.name,
-      loadgen: loadgen.kind,
+      loadgen: using.kind,
       attempts,
     };
     try {
@@ -830,7 +908,7 @@ async function main(): Promise<void> {
       const machineBefore = machineTicks();
       const before = treeTicks(server.child.pid);
       const { result, error } = await runLoadgen(
-        loadgen,
+        using,
         server.addr,
         run,
         duration,
@@ -855,7 +933,8 @@ async function main(): Promise<void> {
   const describe = (measurement: Measurement): string => {
     const r = measurement.result;
     return (r
-      ? `${formatNumber(r.msgs_per_s)} frames/s, p50 ${r.p50_us} µs, ` +
+      ? `${formatNumber(r.msgs_per_s)} frames/s, ` +
+        (r.p50_us === undefined ? "" : `p50 ${r.p50_us} µs, `) +
         `${formatNumber(measurement.server_cpu_ns_per_frame)} ns/frame`
       : "no result") +
       (measurement.stolen_pct === undefined
@@ -868,31 +947,57 @@ async function main(): Promise<void> {
 
   const measurements: Measurement[] = [];
   let repeated = 0;
+  const total = reps * (runs.length * specs.length + clients.length);
+  /** Measures, taking it again while too much CPU was stolen. */
+  const record = async (
+    rep: number,
+    run: Run,
+    spec: ServerSpec,
+    using: Loadgen,
+    label: string,
+  ): Promise<void> => {
+    let measurement = await measure(rep, run, spec, using, 1);
+    while (disturbed(measurement) && measurement.attempts <= retries) {
+      log(`${label}: ${describe(measurement)}; taking it again`);
+      repeated++;
+      // A neighbour's burst often lasts a few seconds: let it pass.
+      await sleep(1000);
+      measurement = await measure(
+        rep,
+        run,
+        spec,
+        using,
+        measurement.attempts + 1,
+      );
+    }
+    measurements.push(measurement);
+    log(`[${measurements.length}/${total}] ${label}: ${describe(measurement)}`);
+    await sleep(100);
+  };
   const ticksBefore = machineTicks();
-  const total = reps * runs.length * specs.length;
   for (let rep = 1; rep <= reps; rep++) {
     for (const run of runs) {
       // Rotate the order each repetition so no server always goes first.
       const shift = (rep - 1 + runs.indexOf(run)) % specs.length;
       const order = [...specs.slice(shift), ...specs.slice(0, shift)];
       for (const spec of order) {
-        const label = `rep ${rep} ${run.name} ${spec.name}`;
-        let measurement = await measure(rep, run, spec, 1);
-        while (disturbed(measurement) && measurement.attempts <= retries) {
-          log(`${label}: ${describe(measurement)}; taking it again`);
-          repeated++;
-          // A neighbour's burst often lasts a few seconds: let it pass.
-          await sleep(1000);
-          measurement = await measure(rep, run, spec, measurement.attempts + 1);
-        }
-        measurements.push(measurement);
-        log(
-          `[${measurements.length}/${total}] ${label}: ${
-            describe(measurement)
-          }`,
+        await record(
+          rep,
+          run,
+          spec,
+          loadgen,
+          `rep ${rep} ${run.name} ${spec.name}`,
         );
-        await sleep(100);
       }
+    }
+    for (const client of clients) {
+      await record(
+        rep,
+        CLIENT_RUN,
+        goBufio!,
+        client,
+        `rep ${rep} client ${client.kind}`,
+      );
     }
   }
 
@@ -960,13 +1065,15 @@ async function main(): Promise<void> {
     run: string,
     server: string,
     baseline: string,
-    f: (r: LoadgenResult) => number,
+    f: (r: LoadgenResult) => number | undefined,
   ): number | undefined => {
     const ratios: number[] = [];
     for (let rep = 1; rep <= reps; rep++) {
       const mine = good(run, server, rep);
       const base = good(run, baseline, rep);
-      if (mine && base && f(base) > 0) ratios.push(f(mine) / f(base));
+      const value = mine && f(mine);
+      const baseValue = base && f(base);
+      if (value !== undefined && baseValue) ratios.push(value / baseValue);
     }
     return median(ratios);
   };
@@ -989,10 +1096,14 @@ async function main(): Promise<void> {
         formatNumber(stolen, 1)
       } %; ${repeated} measurement(s) taken again for more than ${maxSteal} % ` +
         `stolen, ${stillDisturbed} of ${measurements.length} kept above it.`),
-    "",
-    "| run | server | frames/s | MB/s | p50 µs | p99 µs | server CPU ns/frame | vs raw (same runtime) | server CPU % | loadgen CPU % |",
-    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
   ];
+  if (rows.length > 0) {
+    lines.push(
+      "",
+      "| run | server | frames/s | MB/s | p50 µs | p99 µs | server CPU ns/frame | vs raw (same runtime) | server CPU % | loadgen CPU % |",
+      "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    );
+  }
   for (const row of rows) {
     const baseline = specs.find((s) => s.name === row.server)!.baseline;
     let ratio = "—";
@@ -1021,12 +1132,15 @@ async function main(): Promise<void> {
       } | ${formatNumber(row.loadgenCpu)} |`,
     );
   }
-  lines.push(
-    "",
-    "vs raw: frames/s over the raw echo of the same runtime (higher is better); " +
-      "for ping-pong, p50 over the raw echo's p50 (lower is better); " +
-      "the median of the ratios within each repetition.",
-  );
+  if (rows.length > 0) {
+    lines.push(
+      "",
+      "vs raw: frames/s over the raw echo of the same runtime (higher is better); " +
+        "for ping-pong, p50 over the raw echo's p50 (lower is better); " +
+        "the median of the ratios within each repetition.",
+    );
+  }
+  if (clients.length > 0) lines.push("", ...clientTable(measurements, clients));
   console.log(lines.join("\n"));
 
   if (values.json) {
