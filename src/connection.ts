@@ -218,7 +218,9 @@ export interface BatchOptions {
    * Until then, they are intact; after that, a frame kept from an earlier
    * batch may hold other bytes. Copy what you keep (`frame.slice()`);
    * {@linkcode Connection.send} copies a frame of a batch before it returns,
-   * so echoing or forwarding frames is safe.
+   * so echoing or forwarding frames with it is safe. A `WritableStream`,
+   * `conn.writable` included, may keep a frame in its queue for later:
+   * copy a frame before writing it to one.
    *
    * Reading into one buffer spares every read fresh memory, which costs
    * more than decoding a batch of small frames. Where the socket hands out
