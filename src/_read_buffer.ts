@@ -52,8 +52,9 @@ export class ReadBuffer {
   }
 
   /**
-   * Takes note of the chunk the read offered a target brought: its bytes are
-   * in use until the next rewind.
+   * Takes note of the chunk a read brought: when it was offered a target,
+   * its bytes are in use until the next rewind; after any other read,
+   * nothing happens.
    */
   filled(chunk: Uint8Array): void {
     const offered = this.#offered;

@@ -164,8 +164,6 @@ export class FrameReader implements FrameSink, ChunkSink {
   // when it asks for the next one.
   #reuseWaiting = false;
   #reads: ReadBuffer | undefined;
-  // Whether the read under way goes into `#reads`.
-  #readIntoReused = false;
 
   constructor(
     conn: Pick<Conn, "read" | "pull" | "readable">,
@@ -436,9 +434,7 @@ export class FrameReader implements FrameSink, ChunkSink {
     // Only a read for a waiting batch of reused memory goes into it: every
     // frame it brings is that batch's. Earlier reads into it are over once
     // no unfinished frame may still hold their bytes.
-    this.#readIntoReused = target === undefined && this.#reuseWaiting &&
-      this.#queue.waiting;
-    if (this.#readIntoReused) {
+    if (target === undefined && this.#reuseWaiting && this.#queue.waiting) {
       target = (this.#reads ??= new ReadBuffer()).target(
         this.#decoder.buffered === 0,
       );
@@ -465,7 +461,8 @@ export class FrameReader implements FrameSink, ChunkSink {
         this.#reading = false;
         return;
       }
-      if (this.#readIntoReused) this.#reads!.filled(value);
+      // A no-op unless this read went into the reused buffer.
+      this.#reads?.filled(value);
       // One clock reading per chunk serves every check: a reading costs
       // about as much as decoding a few small frames.
       const now = systemClock.now();
