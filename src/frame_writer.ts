@@ -1,5 +1,6 @@
 import { ConnectionClosedError, WriteBufferFullError } from "./errors.ts";
 import type { Framing } from "./framing/framing.ts";
+import { RESOLVED } from "./runtime/_streams.ts";
 import { afterTask } from "./runtime/timers.ts";
 import type { Conn } from "./runtime/types.ts";
 
@@ -25,8 +26,6 @@ const NO_BUFFER = new Uint8Array(0);
 
 // A resolved promise's `then` queues a microtask without the async resource
 // that Node's `queueMicrotask` creates for each call.
-const RESOLVED = Promise.resolve();
-
 function microtask(callback: () => void): void {
   void RESOLVED.then(callback);
 }

@@ -1,6 +1,9 @@
 import type { ChunkSink, Conn, Listener } from "./types.ts";
 
-/** A settled promise: what an adapter returns for work already done. */
+/**
+ * A settled promise: what an adapter returns for work already done, and the
+ * cheapest way to queue a microtask.
+ */
 export const RESOLVED: Promise<void> = Promise.resolve();
 
 /**
