@@ -672,6 +672,35 @@ async function runLoadgen(
 
 // -------------------------------------------------------------- measuring
 
+/** The successful result of the measurement of repetition `rep` that `match` picks. */
+function resultIn(
+  measurements: Measurement[],
+  rep: number,
+  match: (measurement: Measurement) => boolean,
+): LoadgenResult | undefined {
+  return measurements.find((m) =>
+    m.rep === rep && m.result && !m.error && match(m)
+  )?.result;
+}
+
+/**
+ * The median over repetitions of `mine(rep) / base(rep)`, taken within each
+ * repetition, where both servers met the machine in nearly the same state:
+ * a ratio of medians could pair one's good phase with the other's bad one.
+ */
+function medianRatio(
+  mine: (rep: number) => number | undefined,
+  base: (rep: number) => number | undefined,
+): number | undefined {
+  const ratios: number[] = [];
+  for (let rep = 1; rep <= reps; rep++) {
+    const value = mine(rep);
+    const baseValue = base(rep);
+    if (value !== undefined && baseValue) ratios.push(value / baseValue);
+  }
+  return median(ratios);
+}
+
 /**
  * The client run as markdown: each load generator's median frames/s against
  * the buffered Go server, and its rate over the Go loadgen's, the median of
@@ -682,10 +711,11 @@ function clientTable(
   clients: Loadgen[],
 ): string[] {
   const rate = (kind: string, rep: number) =>
-    measurements.find((m) =>
-      m.run === CLIENT_RUN.name && m.loadgen === kind && m.rep === rep &&
-      m.result && !m.error
-    )?.result?.msgs_per_s;
+    resultIn(
+      measurements,
+      rep,
+      (m) => m.run === CLIENT_RUN.name && m.loadgen === kind,
+    )?.msgs_per_s;
   const lines = [
     `client: ${CLIENT_RUN.size}-byte frames, ${CLIENT_RUN.pipeline} in flight, ` +
     "one connection, against go-bufio; tether-* is bench/client_load.ts " +
@@ -696,14 +726,14 @@ function clientTable(
   ];
   for (const client of clients) {
     const rates: number[] = [];
-    const ratios: number[] = [];
     for (let rep = 1; rep <= reps; rep++) {
       const mine = rate(client.kind, rep);
-      const go = rate("go", rep);
       if (mine !== undefined) rates.push(mine);
-      if (mine !== undefined && go) ratios.push(mine / go);
     }
-    const ratio = median(ratios);
+    const ratio = medianRatio(
+      (rep) => rate(client.kind, rep),
+      (rep) => rate("go", rep),
+    );
     lines.push(
       `| ${client.kind} | ${formatNumber(median(rates))} | ${
         ratio === undefined ? "—" : `×${formatNumber(ratio, 2)}`
@@ -1052,30 +1082,21 @@ async function main(): Promise<void> {
       });
     }
   }
-  // A ratio is taken within each repetition, where both servers met the
-  // machine in nearly the same state, and the median of those is shown: a
-  // ratio of medians could pair a server's good phase with its baseline's
-  // bad one.
-  const good = (run: string, server: string, rep: number) =>
-    measurements.find((m) =>
-      m.run === run && m.server === server && m.rep === rep && m.result &&
-      !m.error
-    )?.result;
   const ratioOf = (
     run: string,
     server: string,
     baseline: string,
     f: (r: LoadgenResult) => number | undefined,
   ): number | undefined => {
-    const ratios: number[] = [];
-    for (let rep = 1; rep <= reps; rep++) {
-      const mine = good(run, server, rep);
-      const base = good(run, baseline, rep);
-      const value = mine && f(mine);
-      const baseValue = base && f(base);
-      if (value !== undefined && baseValue) ratios.push(value / baseValue);
-    }
-    return median(ratios);
+    const value = (name: string) => (rep: number) => {
+      const result = resultIn(
+        measurements,
+        rep,
+        (m) => m.run === run && m.server === name,
+      );
+      return result && f(result);
+    };
+    return medianRatio(value(server), value(baseline));
   };
 
   // On a shared VM another guest can take CPU time in the middle of a run:
