@@ -24,6 +24,7 @@ export class ReadBuffer {
   #size = MIN_SIZE;
   #offered: Uint8Array | undefined;
   #ignored = false;
+  #frames: ArrayBuffer | undefined;
 
   /**
    * Where the next read should land, or `undefined` when the runtime does not
@@ -49,6 +50,25 @@ export class ReadBuffer {
     return this.#offered = this.#used === 0
       ? buffer
       : buffer.subarray(this.#used);
+  }
+
+  /**
+   * Memory for a frame that a decoder assembles itself (one too large to be
+   * read in one piece): the same memory each time, as long as the frame is
+   * one that `send()` copies. Whether it is free is the caller's to know:
+   * the frame it held before went out in a batch the application is done
+   * with.
+   *
+   * Runtimes that ignore read targets still gain: the decoder copies their
+   * chunks into this memory instead of fresh memory.
+   */
+  frame(byteLength: number): Uint8Array {
+    if (byteLength >= BY_REFERENCE_SIZE) return new Uint8Array(byteLength);
+    let frames = this.#frames;
+    if (frames === undefined || frames.byteLength < byteLength) {
+      frames = this.#frames = new ArrayBuffer(byteLength);
+    }
+    return new Uint8Array(frames, 0, byteLength);
   }
 
   /**

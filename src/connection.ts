@@ -217,16 +217,19 @@ export interface BatchOptions {
    * reads into again once the application asks for more frames, in any way.
    * Until then, they are intact; after that, a frame kept from an earlier
    * batch may hold other bytes. Copy what you keep (`frame.slice()`);
-   * {@linkcode Connection.send} copies a frame of a batch before it returns,
-   * so echoing or forwarding frames with it is safe. A `WritableStream`,
-   * `conn.writable` included, may keep a frame in its queue for later:
-   * copy a frame before writing it to one.
+   * {@linkcode Connection.send} copies a frame that may share memory before
+   * it returns, so echoing or forwarding frames with it is safe. A
+   * `WritableStream`, `conn.writable` included, may keep a frame in its
+   * queue for later: copy a frame before writing it to one.
    *
    * Reading into one buffer spares every read fresh memory, which costs
-   * more than decoding a batch of small frames. Where the socket hands out
-   * memory of its own (Bun, Node), nothing is reused, but code written for
-   * one runtime should not count on that. A custom `FrameDecoder` must not
-   * hold bytes of earlier chunks while its `buffered` is 0.
+   * more than decoding a batch of small frames; a frame too large for one
+   * read is assembled in memory kept for the purpose, unless it is one that
+   * `send()` writes without a copy (256 KiB or more). Where the socket hands
+   * out memory of its own (Bun, Node), only the latter is reused, but code
+   * written for one runtime should not count on that. A custom
+   * `FrameDecoder` must not hold bytes of earlier chunks while its
+   * `buffered` is 0.
    *
    * @default {false}
    */

@@ -164,6 +164,7 @@ export class FrameReader implements FrameSink, ChunkSink {
   // when it asks for the next one.
   #reuseWaiting = false;
   #reads: ReadBuffer | undefined;
+  #lend: ((byteLength: number) => Uint8Array) | undefined;
 
   constructor(
     conn: Pick<Conn, "read" | "pull" | "readable">,
@@ -430,11 +431,15 @@ export class FrameReader implements FrameSink, ChunkSink {
       return;
     }
     this.#pulling = true;
-    let target = this.#decoder.readTarget?.();
     // Only a read for a waiting batch of reused memory goes into it: every
-    // frame it brings is that batch's. Earlier reads into it are over once
-    // no unfinished frame may still hold their bytes.
-    if (target === undefined && this.#reuseWaiting && this.#queue.waiting) {
+    // frame it brings is that batch's, and every frame handed out before is
+    // done with. Earlier reads into it are over once no unfinished frame may
+    // still hold their bytes.
+    const reuse = this.#reuseWaiting && this.#queue.waiting;
+    let target = this.#decoder.readTarget?.(
+      reuse ? (this.#lend ??= this.#lendFrame.bind(this)) : undefined,
+    );
+    if (target === undefined && reuse) {
       target = (this.#reads ??= new ReadBuffer()).target(
         this.#decoder.buffered === 0,
       );
@@ -445,6 +450,10 @@ export class FrameReader implements FrameSink, ChunkSink {
       this.#pulling = false;
       this.#readFailed(error);
     }
+  }
+
+  #lendFrame(byteLength: number): Uint8Array {
+    return (this.#reads ??= new ReadBuffer()).frame(byteLength);
   }
 
   #received(value: Uint8Array | null): void {

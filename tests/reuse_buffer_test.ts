@@ -97,6 +97,21 @@ async function readAll(connection: Connection): Promise<string[]> {
   return got;
 }
 
+/** Like {@linkcode readAll}, also noting the memory each frame lies in. */
+async function readWithBuffers(
+  connection: Connection,
+): Promise<{ got: string[]; buffers: Set<ArrayBufferLike> }> {
+  const buffers = new Set<ArrayBufferLike>();
+  const got: string[] = [];
+  for await (const frames of connection.batches({ reuseBuffer: true })) {
+    for (const frame of frames) {
+      buffers.add(frame.buffer);
+      got.push(text.decode(frame));
+    }
+  }
+  return { got, buffers };
+}
+
 const framings: [string, Framing][] = [
   ["length-prefixed", lengthPrefixed({ maxFrameSize: 1 << 20 })],
   ["line-delimited", lineDelimited({ maxLineLength: 1 << 20 })],
@@ -138,14 +153,7 @@ test("batches({ reuseBuffer }): reads go into the same memory again", async () =
   );
   const { conn, targets } = scriptedConn(chunks);
   const connection = new Connection(conn, { framing });
-  const buffers = new Set<ArrayBufferLike>();
-  const got: string[] = [];
-  for await (const frames of connection.batches({ reuseBuffer: true })) {
-    for (const frame of frames) {
-      buffers.add(frame.buffer);
-      got.push(text.decode(frame));
-    }
-  }
+  const { got, buffers } = await readWithBuffers(connection);
   assert.equal(got.length, 150);
   assert.equal(got[149], "c49");
   assert.equal(buffers.size, 1, "every batch was read into one buffer");
@@ -237,6 +245,100 @@ test("batches({ reuseBuffer }): a runtime with memory of its own gets no more ta
   );
   assert.equal(targets.length, 1);
   await connection.close();
+});
+
+for (const honourTargets of [true, false]) {
+  const reads = honourTargets
+    ? "read into offered memory"
+    : "read into memory of their own";
+  test(`batches({ reuseBuffer }): large frames are assembled in the same memory again, ${reads}`, async () => {
+    const framing = lengthPrefixed();
+    const payloads = Array.from(
+      { length: 12 },
+      // The first is the largest: the memory it needs serves all others.
+      (_, i) =>
+        String.fromCharCode(97 + i).repeat(
+          i === 0 ? 64_000 : 40_000 + (i % 5) * 4_000,
+        ),
+    );
+    const { conn } = scriptedConn(
+      cut(wire(framing, payloads), 9000),
+      honourTargets,
+    );
+    const connection = new Connection(conn, { framing });
+    const { got, buffers } = await readWithBuffers(connection);
+    assert.deepEqual(got, payloads);
+    assert.equal(buffers.size, 1, "every frame was assembled in one buffer");
+    await connection.close();
+  });
+}
+
+test("batches({ reuseBuffer }): large frames handed out otherwise are never read over", async () => {
+  const framing = lengthPrefixed();
+  const payloads = Array.from(
+    { length: 30 },
+    (_, i) =>
+      `${i}:`.padEnd(
+        30_000 + (i % 4) * 5_000,
+        String.fromCharCode(97 + i % 26),
+      ),
+  );
+  const { conn } = scriptedConn(cut(wire(framing, payloads), 9000));
+  const connection = new Connection(conn, { framing });
+  const reused = connection.batches({ reuseBuffer: true });
+  const plain = connection.batches();
+  const frames = connection[Symbol.asyncIterator]();
+  const kept: [Uint8Array, string][] = [];
+  const got: string[] = [];
+  for (let i = 0; got.length < payloads.length; i++) {
+    if (i % 3 === 0) {
+      for (const frame of (await plain.next()).value!) {
+        kept.push([frame, text.decode(frame)]);
+        got.push(text.decode(frame));
+      }
+    } else if (i % 3 === 1) {
+      const frame = (await frames.next()).value!;
+      kept.push([frame, text.decode(frame)]);
+      got.push(text.decode(frame));
+    } else {
+      got.push(
+        ...(await reused.next()).value!.map((f: Uint8Array) => text.decode(f)),
+      );
+    }
+  }
+  assert.deepEqual(got, payloads);
+  assert.ok(kept.length >= 10);
+  for (const [frame, was] of kept) assert.equal(text.decode(frame), was);
+  await connection.close();
+});
+
+test("batches({ reuseBuffer }): frames that send() keeps by reference get memory of their own", async () => {
+  const framing = lengthPrefixed({ maxFrameSize: 1 << 20 });
+  const payloads = Array.from(
+    { length: 4 },
+    (_, i) => String.fromCharCode(97 + i).repeat(300_000),
+  );
+  const sent = wire(framing, payloads);
+  const { conn } = scriptedConn(cut(sent, 70_000));
+  // A socket that takes its time: each write's bytes are looked at only
+  // after the application has asked for more frames.
+  const writes: Uint8Array[] = [];
+  conn.write = (chunk) => {
+    writes.push(chunk);
+    return new Promise((resolve) => setTimeout(resolve, 1));
+  };
+  const connection = new Connection(conn, { framing });
+  for await (const frames of connection.batches({ reuseBuffer: true })) {
+    for (const frame of frames) connection.send(frame);
+  }
+  await connection.close();
+  // Compared as one verdict: a diff of a megabyte takes long to print.
+  const echoed = concat(writes);
+  assert.ok(
+    echoed.byteLength === sent.byteLength &&
+      echoed.every((b, i) => b === sent[i]),
+    "every byte went out as it came in",
+  );
 });
 
 test("batches({ reuseBuffer }) over a socket: an echo of hostile sizes comes back whole", async () => {

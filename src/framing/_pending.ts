@@ -86,16 +86,21 @@ export class PendingBytes {
 
   /**
    * Completes the frame: copies the first `length` bytes of the held bytes
-   * followed by `tail` into a new buffer of exactly `length` bytes, then
+   * followed by `tail` into a buffer of exactly `length` bytes, then
    * empties itself.
    *
    * @param tail The frame's last fragment, still in the caller's chunk.
    * @param length The size of the frame to hand out.
+   * @param allocate Where the buffer comes from; fresh memory without it.
    * @returns The frame.
    */
-  take(tail: Uint8Array, length: number): Uint8Array {
+  take(
+    tail: Uint8Array,
+    length: number,
+    allocate?: (byteLength: number) => Uint8Array,
+  ): Uint8Array {
     this.#seal();
-    const out = new Uint8Array(length);
+    const out = allocate ? allocate(length) : new Uint8Array(length);
     let at = 0;
     for (const part of this.#parts) {
       at = copyInto(out, at, part);

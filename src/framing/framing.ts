@@ -74,10 +74,17 @@ export interface FrameDecoder {
    * process fresh memory for the bytes. Returns `undefined` when there is no
    * such place.
    *
+   * @param allocate Where the memory of a frame begun now comes from, when
+   * the reader has memory to lend; fresh memory without it. It returns
+   * exactly `byteLength` bytes of any content: the decoder writes every byte
+   * of the frame into it before handing it out, and keeps nothing else in
+   * it, since the reader may lend it again once the frame is handed out.
    * @returns The free part of the frame being received, room for the next
    * header alone, or `undefined`.
    */
-  readTarget?(): Uint8Array | undefined;
+  readTarget?(
+    allocate?: (byteLength: number) => Uint8Array,
+  ): Uint8Array | undefined;
 }
 
 /**

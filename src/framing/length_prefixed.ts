@@ -261,7 +261,9 @@ class LengthPrefixedDecoder implements FrameDecoder {
       : this.#headerHave;
   }
 
-  readTarget(): Uint8Array | undefined {
+  readTarget(
+    allocate?: (byteLength: number) => Uint8Array,
+  ): Uint8Array | undefined {
     const need = this.#need;
     if (need < 0) {
       // The decoder owns this target and copies nothing out of it: only a
@@ -276,7 +278,7 @@ class LengthPrefixedDecoder implements FrameDecoder {
       if (need - have < DIRECT_MIN || (need > DIRECT_FREE && have * 2 < need)) {
         return undefined;
       }
-      frame = this.#frame = this.#pending.take(EMPTY, need);
+      frame = this.#frame = this.#pending.take(EMPTY, need, allocate);
       this.#filled = have;
     }
     return frame.subarray(this.#filled);
