@@ -8,6 +8,10 @@ const MIN_SIZE = 1024;
 // must stay smaller than what a writer sends by reference: `send()` copies
 // them before the buffer is read into again.
 const MAX_SIZE = Math.min(64 * 1024, BY_REFERENCE_SIZE);
+// Memory is let go once this many reads went by without needing it, so that
+// a burst of large reads or frames does not leave a connection that has
+// gone back to small ones holding the burst's memory for good.
+const KEEP_READS = 64;
 
 /**
  * The memory a frame reader offers the socket when the application has said
@@ -16,7 +20,9 @@ const MAX_SIZE = Math.min(64 * 1024, BY_REFERENCE_SIZE);
  * otherwise need fresh memory, which costs more than decoding what it holds.
  *
  * A runtime that reads into memory of its own (one that ignores a read's
- * target) gets no more offers.
+ * target) gets no more offers. The buffer grows while reads fill it, and
+ * shrinks again, as frame memory is dropped, once a run of reads has not
+ * needed it.
  */
 export class ReadBuffer {
   #buffer: Uint8Array | undefined;
@@ -25,6 +31,11 @@ export class ReadBuffer {
   #offered: Uint8Array | undefined;
   #ignored = false;
   #frames: ArrayBuffer | undefined;
+  // Reads into the buffer since it was last sized, and the largest of them.
+  #reads = 0;
+  #largest = 0;
+  // Reads of other kinds since frame memory was last lent.
+  #sinceFrame = 0;
 
   /**
    * Where the next read should land, or `undefined` when the runtime does not
@@ -34,7 +45,17 @@ export class ReadBuffer {
    * so the read may start over at its beginning.
    */
   target(rewind: boolean): Uint8Array | undefined {
+    if (this.#frames !== undefined && ++this.#sinceFrame > KEEP_READS) {
+      this.#frames = undefined;
+    }
     if (this.#ignored) return undefined;
+    if (rewind && this.#reads >= KEEP_READS) {
+      if (this.#largest * 8 < this.#size && this.#size > MIN_SIZE) {
+        this.#size /= 2;
+        this.#buffer = undefined;
+      }
+      this.#reads = this.#largest = 0;
+    }
     let buffer = this.#buffer;
     if (
       buffer === undefined || buffer.byteLength < this.#size ||
@@ -64,6 +85,7 @@ export class ReadBuffer {
    */
   frame(byteLength: number): Uint8Array {
     if (byteLength >= BY_REFERENCE_SIZE) return new Uint8Array(byteLength);
+    this.#sinceFrame = 0;
     let frames = this.#frames;
     if (frames === undefined || frames.byteLength < byteLength) {
       frames = this.#frames = new ArrayBuffer(byteLength);
@@ -89,6 +111,8 @@ export class ReadBuffer {
       return;
     }
     this.#used += chunk.byteLength;
+    this.#reads++;
+    if (chunk.byteLength > this.#largest) this.#largest = chunk.byteLength;
     // A read that filled all it was offered may have left bytes behind.
     if (chunk.byteLength === offered.byteLength && this.#size < MAX_SIZE) {
       this.#size *= 2;

@@ -271,6 +271,41 @@ for (const honourTargets of [true, false]) {
     assert.equal(buffers.size, 1, "every frame was assembled in one buffer");
     await connection.close();
   });
+
+  test(`batches({ reuseBuffer }): frame memory is let go once small frames follow, ${reads}`, async () => {
+    const framing = lengthPrefixed();
+    const large = (i: number) => String.fromCharCode(97 + i).repeat(50_000);
+    const small = Array.from(
+      { length: 100 },
+      (_, i) => wire(framing, [`s${i}`]),
+    );
+    const { conn } = scriptedConn(
+      [
+        ...cut(wire(framing, [large(0), large(1)]), 9000),
+        ...small,
+        ...cut(wire(framing, [large(2)]), 9000),
+      ],
+      honourTargets,
+    );
+    const connection = new Connection(conn, { framing });
+    const buffers: ArrayBufferLike[] = [];
+    const got: string[] = [];
+    for await (const frames of connection.batches({ reuseBuffer: true })) {
+      for (const frame of frames) {
+        if (frame.byteLength === 50_000) buffers.push(frame.buffer);
+        got.push(text.decode(frame));
+      }
+    }
+    assert.deepEqual(got, [
+      large(0),
+      large(1),
+      ...small.map((_, i) => `s${i}`),
+      large(2),
+    ]);
+    assert.equal(buffers[0], buffers[1], "back-to-back frames share memory");
+    assert.notEqual(buffers[2], buffers[0], "the memory was let go meanwhile");
+    await connection.close();
+  });
 }
 
 test("batches({ reuseBuffer }): large frames handed out otherwise are never read over", async () => {
@@ -339,6 +374,26 @@ test("batches({ reuseBuffer }): frames that send() keeps by reference get memory
       echoed.every((b, i) => b === sent[i]),
     "every byte went out as it came in",
   );
+});
+
+test("batches({ reuseBuffer }): the read buffer shrinks again after a burst of large reads", async () => {
+  const framing = lengthPrefixed();
+  const burst = Array.from(
+    { length: 20 },
+    (_, i) =>
+      wire(framing, Array.from({ length: 100 }, () => `${i}`.padEnd(600, "b"))),
+  );
+  const quiet = Array.from({ length: 500 }, (_, i) => wire(framing, [`q${i}`]));
+  const { conn, targets } = scriptedConn([...burst, ...quiet]);
+  const connection = new Connection(conn, { framing });
+  const got = await readAll(connection);
+  assert.equal(got.length, 20 * 100 + 500);
+  assert.equal(got.at(-1), "q499");
+  const largest = Math.max(...targets.map((t) => t.byteLength));
+  assert.equal(largest, 64 * 1024, "the burst grew the buffer to its largest");
+  const last = targets.at(-1)!.buffer.byteLength;
+  assert.ok(last <= 2048, `the buffer is back to ${last} bytes`);
+  await connection.close();
 });
 
 test("batches({ reuseBuffer }) over a socket: an echo of hostile sizes comes back whole", async () => {
