@@ -4,7 +4,7 @@ import { BY_REFERENCE_SIZE } from "./frame_writer.ts";
 // starts here, so that an idle connection waiting to read holds little.
 const MIN_SIZE = 1024;
 // A read rarely brings more than 64 KiB; frames beyond it are assembled by
-// the decoder in memory of their own. The frames of a batch in this buffer
+// the decoder, in memory of `frame()`. The frames of a batch in this buffer
 // must stay smaller than what a writer sends by reference: `send()` copies
 // them before the buffer is read into again.
 const MAX_SIZE = Math.min(64 * 1024, BY_REFERENCE_SIZE);
