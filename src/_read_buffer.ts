@@ -82,8 +82,10 @@ export class ReadBuffer {
    *
    * Runtimes that ignore read targets still gain: the decoder copies their
    * chunks into this memory instead of fresh memory.
+   *
+   * A bound function, to be handed to `FrameDecoder.readTarget` as it is.
    */
-  frame(byteLength: number): Uint8Array {
+  readonly frame = (byteLength: number): Uint8Array => {
     if (byteLength >= BY_REFERENCE_SIZE) return new Uint8Array(byteLength);
     this.#sinceFrame = 0;
     let frames = this.#frames;
@@ -91,7 +93,7 @@ export class ReadBuffer {
       frames = this.#frames = new ArrayBuffer(byteLength);
     }
     return new Uint8Array(frames, 0, byteLength);
-  }
+  };
 
   /**
    * Takes note of the chunk a read brought: when it was offered a target,

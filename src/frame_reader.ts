@@ -164,7 +164,6 @@ export class FrameReader implements FrameSink, ChunkSink {
   // when it asks for the next one.
   #reuseWaiting = false;
   #reads: ReadBuffer | undefined;
-  #lend: ((byteLength: number) => Uint8Array) | undefined;
 
   constructor(
     conn: Pick<Conn, "read" | "pull" | "readable">,
@@ -435,14 +434,12 @@ export class FrameReader implements FrameSink, ChunkSink {
     // frame it brings is that batch's, and every frame handed out before is
     // done with. Earlier reads into it are over once no unfinished frame may
     // still hold their bytes.
-    const reuse = this.#reuseWaiting && this.#queue.waiting;
-    let target = this.#decoder.readTarget?.(
-      reuse ? (this.#lend ??= this.#lendFrame.bind(this)) : undefined,
-    );
-    if (target === undefined && reuse) {
-      target = (this.#reads ??= new ReadBuffer()).target(
-        this.#decoder.buffered === 0,
-      );
+    const reads = this.#reuseWaiting && this.#queue.waiting
+      ? this.#reads ??= new ReadBuffer()
+      : undefined;
+    let target = this.#decoder.readTarget?.(reads?.frame);
+    if (target === undefined && reads) {
+      target = reads.target(this.#decoder.buffered === 0);
     }
     try {
       this.#source.pull(this, target);
@@ -450,10 +447,6 @@ export class FrameReader implements FrameSink, ChunkSink {
       this.#pulling = false;
       this.#readFailed(error);
     }
-  }
-
-  #lendFrame(byteLength: number): Uint8Array {
-    return (this.#reads ??= new ReadBuffer()).frame(byteLength);
   }
 
   #received(value: Uint8Array | null): void {
