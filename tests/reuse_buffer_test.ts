@@ -10,7 +10,7 @@ import {
   lineDelimited,
   listen,
 } from "../mod.ts";
-import { concat } from "./framing/_chunking.ts";
+import { concat, prng, randomChunks } from "./framing/_chunking.ts";
 
 const text = new TextDecoder();
 const bytes = new TextEncoder();
@@ -74,19 +74,6 @@ function payloadsOf(count: number, large = 70_000): string[] {
   });
 }
 
-/** Cuts `all` into pieces of pseudo-random sizes from 1 to `max` bytes. */
-function cut(all: Uint8Array, max: number): Uint8Array[] {
-  const pieces: Uint8Array[] = [];
-  let seed = 7;
-  for (let at = 0; at < all.byteLength;) {
-    seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
-    const size = 1 + seed % max;
-    pieces.push(all.subarray(at, at + size));
-    at += size;
-  }
-  return pieces;
-}
-
 /** Reads every batch with reused memory, decoding each frame at once. */
 async function readAll(connection: Connection): Promise<string[]> {
   const got: string[] = [];
@@ -124,11 +111,19 @@ const chunkings: [string, (all: Uint8Array) => Uint8Array[], string[]][] = [
     (all) => Array.from(all, (b) => Uint8Array.of(b)),
     payloadsOf(150, 2000),
   ],
-  ["pieces of up to 100 bytes", (all) => cut(all, 100), payloadsOf(300)],
-  ["pieces of up to 9 000 bytes", (all) => cut(all, 9000), payloadsOf(600)],
+  [
+    "pieces of up to 100 bytes",
+    (all) => randomChunks(all, prng(7), 100),
+    payloadsOf(300),
+  ],
+  [
+    "pieces of up to 9 000 bytes",
+    (all) => randomChunks(all, prng(7), 9000),
+    payloadsOf(600),
+  ],
   [
     "pieces of up to 200 000 bytes",
-    (all) => cut(all, 200_000),
+    (all) => randomChunks(all, prng(7), 200_000),
     payloadsOf(600),
   ],
 ];
@@ -262,7 +257,7 @@ for (const honourTargets of [true, false]) {
         ),
     );
     const { conn } = scriptedConn(
-      cut(wire(framing, payloads), 9000),
+      randomChunks(wire(framing, payloads), prng(7), 9000),
       honourTargets,
     );
     const connection = new Connection(conn, { framing });
@@ -281,9 +276,9 @@ for (const honourTargets of [true, false]) {
     );
     const { conn } = scriptedConn(
       [
-        ...cut(wire(framing, [large(0), large(1)]), 9000),
+        ...randomChunks(wire(framing, [large(0), large(1)]), prng(7), 9000),
         ...small,
-        ...cut(wire(framing, [large(2)]), 9000),
+        ...randomChunks(wire(framing, [large(2)]), prng(7), 9000),
       ],
       honourTargets,
     );
@@ -318,7 +313,9 @@ test("batches({ reuseBuffer }): large frames handed out otherwise are never read
         String.fromCharCode(97 + i % 26),
       ),
   );
-  const { conn } = scriptedConn(cut(wire(framing, payloads), 9000));
+  const { conn } = scriptedConn(
+    randomChunks(wire(framing, payloads), prng(7), 9000),
+  );
   const connection = new Connection(conn, { framing });
   const reused = connection.batches({ reuseBuffer: true });
   const plain = connection.batches();
@@ -354,7 +351,7 @@ test("batches({ reuseBuffer }): frames that send() keeps by reference get memory
     (_, i) => String.fromCharCode(97 + i).repeat(300_000),
   );
   const sent = wire(framing, payloads);
-  const { conn } = scriptedConn(cut(sent, 70_000));
+  const { conn } = scriptedConn(randomChunks(sent, prng(7), 70_000));
   // A socket that takes its time: each write's bytes are looked at only
   // after the application has asked for more frames.
   const writes: Uint8Array[] = [];
