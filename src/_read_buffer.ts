@@ -20,16 +20,17 @@ const KEEP_READS = 64;
  * otherwise need fresh memory, which costs more than decoding what it holds.
  *
  * A runtime that reads into memory of its own (one that ignores a read's
- * target) gets no more offers. The buffer grows while reads fill it, and
- * shrinks again, as frame memory is dropped, once a run of reads has not
- * needed it.
+ * target) has its chunks copied into the buffer instead, when they fit: a
+ * small copy, after which the frames lie where the frames of earlier
+ * batches lay, so that their views can be handed out again (see
+ * `FrameSink.view`). The buffer grows while reads fill it, and shrinks
+ * again, as frame memory is dropped, once a run of reads has not needed it.
  */
 export class ReadBuffer {
   #buffer: Uint8Array | undefined;
   #used = 0;
   #size = MIN_SIZE;
   #offered: Uint8Array | undefined;
-  #ignored = false;
   #frames: ArrayBuffer | undefined;
   // Reads into the buffer since it was last sized, and the largest of them.
   #reads = 0;
@@ -38,17 +39,15 @@ export class ReadBuffer {
   #sinceFrame = 0;
 
   /**
-   * Where the next read should land, or `undefined` when the runtime does not
-   * read into offered memory.
+   * Where the next read should land.
    *
    * @param rewind Whether nothing read into the buffer is in use any more,
    * so the read may start over at its beginning.
    */
-  target(rewind: boolean): Uint8Array | undefined {
+  target(rewind: boolean): Uint8Array {
     if (this.#frames !== undefined && ++this.#sinceFrame > KEEP_READS) {
       this.#frames = undefined;
     }
-    if (this.#ignored) return undefined;
     if (rewind && this.#reads >= KEEP_READS) {
       if (this.#largest * 8 < this.#size && this.#size > MIN_SIZE) {
         this.#size /= 2;
@@ -96,28 +95,36 @@ export class ReadBuffer {
   };
 
   /**
-   * Takes note of the chunk a read brought: when it was offered a target,
-   * its bytes are in use until the next rewind; after any other read,
-   * nothing happens.
+   * Takes note of the chunk a read brought, and returns where its bytes lie
+   * in the buffer: where they were read to, or a copy when the runtime read
+   * them into memory of its own. They are in use until the next rewind.
+   * Returns `undefined` when the read was offered no target, or brought
+   * more than fits in what it was offered; the chunk is decoded where it is.
    */
-  filled(chunk: Uint8Array): void {
+  filled(chunk: Uint8Array): Uint8Array | undefined {
     const offered = this.#offered;
-    if (offered === undefined) return;
+    if (offered === undefined) return undefined;
     this.#offered = undefined;
+    const size = chunk.byteLength;
+    let bytes = chunk;
     if (
       chunk.buffer !== offered.buffer ||
       chunk.byteOffset !== offered.byteOffset
     ) {
-      this.#ignored = true;
-      this.#buffer = undefined;
-      return;
-    }
-    this.#used += chunk.byteLength;
-    this.#reads++;
-    if (chunk.byteLength > this.#largest) this.#largest = chunk.byteLength;
-    // A read that filled all it was offered may have left bytes behind.
-    if (chunk.byteLength === offered.byteLength && this.#size < MAX_SIZE) {
+      if (size > offered.byteLength) {
+        // Room for a chunk like it next time.
+        while (this.#size < size && this.#size < MAX_SIZE) this.#size *= 2;
+        return undefined;
+      }
+      offered.set(chunk);
+      bytes = offered.subarray(0, size);
+    } else if (size === offered.byteLength && this.#size < MAX_SIZE) {
+      // A read that filled all it was offered may have left bytes behind.
       this.#size *= 2;
     }
+    this.#used += size;
+    this.#reads++;
+    if (size > this.#largest) this.#largest = size;
+    return bytes;
   }
 }

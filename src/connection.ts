@@ -223,13 +223,15 @@ export interface BatchOptions {
    * queue for later: copy a frame before writing it to one.
    *
    * Reading into one buffer spares every read fresh memory, which costs
-   * more than decoding a batch of small frames; a frame too large for one
-   * read is assembled in memory kept for the purpose, unless it is one that
-   * `send()` writes without a copy (256 KiB or more). Memory that a run of
-   * reads has not needed is let go again. Where the socket hands out memory
-   * of its own (Bun, Node), only the latter is reused, but code written for
-   * one runtime should not count on that. A custom `FrameDecoder` must not
-   * hold bytes of earlier chunks while its `buffered` is 0.
+   * more than decoding a batch of small frames, and a frame at the same
+   * place as a frame of the batch before gets that frame's `Uint8Array`
+   * again, which spares a view per frame. Where the socket hands out memory
+   * of its own (Bun, Node), what a read brings is copied into the buffer
+   * when it fits. A frame too large for one read is assembled in memory kept
+   * for the purpose, unless it is one that `send()` writes without a copy
+   * (256 KiB or more). Memory that a run of reads has not needed is let go
+   * again. A custom `FrameDecoder` must not hold bytes of earlier chunks
+   * while its `buffered` is 0.
    *
    * @default {false}
    */

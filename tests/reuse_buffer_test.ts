@@ -130,31 +130,44 @@ const chunkings: [string, (all: Uint8Array) => Uint8Array[], string[]][] = [
 
 for (const [framingName, framing] of framings) {
   for (const [chunkingName, chunking, payloads] of chunkings) {
-    test(`batches({ reuseBuffer }): every frame intact when handed out, ${framingName}, ${chunkingName}`, async () => {
-      const { conn } = scriptedConn(chunking(wire(framing, payloads)));
-      const connection = new Connection(conn, { framing });
-      assert.deepEqual(await readAll(connection), payloads);
-      await connection.close();
-    });
+    for (const honourTargets of [true, false]) {
+      const reads = honourTargets ? "read in place" : "copied";
+      test(`batches({ reuseBuffer }): every frame intact when handed out, ${framingName}, ${chunkingName}, ${reads}`, async () => {
+        const { conn } = scriptedConn(
+          chunking(wire(framing, payloads)),
+          honourTargets,
+        );
+        const connection = new Connection(conn, { framing });
+        assert.deepEqual(await readAll(connection), payloads);
+        await connection.close();
+      });
+    }
   }
 }
 
-test("batches({ reuseBuffer }): reads go into the same memory again", async () => {
-  const framing = lengthPrefixed();
-  // Each read brings whole frames, as a peer's writes of whole frames do.
-  const chunks = Array.from(
-    { length: 50 },
-    (_, i) => wire(framing, [`a${i}`, `b${i}`, `c${i}`]),
-  );
-  const { conn, targets } = scriptedConn(chunks);
-  const connection = new Connection(conn, { framing });
-  const { got, buffers } = await readWithBuffers(connection);
-  assert.equal(got.length, 150);
-  assert.equal(got[149], "c49");
-  assert.equal(buffers.size, 1, "every batch was read into one buffer");
-  assert.ok(targets.every((t) => t.byteOffset === 0), "each read starts over");
-  await connection.close();
-});
+for (const honourTargets of [true, false]) {
+  const reads = honourTargets ? "read in place" : "copied";
+  test(`batches({ reuseBuffer }): reads go into the same memory again, ${reads}`, async () => {
+    const framing = lengthPrefixed();
+    // Each read brings whole frames, as a peer's writes of whole frames do.
+    const chunks = Array.from(
+      { length: 50 },
+      (_, i) => wire(framing, [`a${i}`, `b${i}`, `c${i}`]),
+    );
+    const { conn, targets } = scriptedConn(chunks, honourTargets);
+    const connection = new Connection(conn, { framing });
+    const { got, buffers } = await readWithBuffers(connection);
+    assert.equal(got.length, 150);
+    assert.equal(got[149], "c49");
+    assert.equal(buffers.size, 1, "every batch lies in one buffer");
+    assert.ok(
+      targets.every((t) => t.byteOffset === 0),
+      "each read starts over",
+    );
+    assert.ok(targets.every((t) => buffers.has(t.buffer)));
+    await connection.close();
+  });
+}
 
 test("batches({ reuseBuffer }): frames handed out otherwise are never read over", async () => {
   const framing = lengthPrefixed();
@@ -225,20 +238,99 @@ test("batches({ reuseBuffer }): heartbeats' read-ahead does not read over a batc
   );
 });
 
-test("batches({ reuseBuffer }): a runtime with memory of its own gets no more targets", async () => {
+test("batches({ reuseBuffer }): a chunk too large for the buffer is decoded where it is", async () => {
   const framing = lengthPrefixed();
-  const chunks = Array.from({ length: 10 }, (_, i) => wire(framing, [`z${i}`]));
-  const { conn, targets } = scriptedConn(chunks, false);
-  const connection = new Connection(conn, { framing });
-  const kept: Uint8Array[] = [];
-  for await (const frames of connection.batches({ reuseBuffer: true })) {
-    kept.push(...frames);
-  }
-  assert.deepEqual(
-    kept.map((f) => text.decode(f)),
-    Array.from({ length: 10 }, (_, i) => `z${i}`),
+  // 300 frames of 40 bytes: 13 200 bytes in one chunk, past the first offer.
+  const payloads = Array.from(
+    { length: 300 },
+    (_, i) => `${i}`.padEnd(40, "."),
   );
-  assert.equal(targets.length, 1);
+  const { conn, targets } = scriptedConn(
+    [wire(framing, payloads), wire(framing, payloads)],
+    false,
+  );
+  const connection = new Connection(conn, { framing });
+  const batches: Uint8Array[][] = [];
+  for await (const frames of connection.batches({ reuseBuffer: true })) {
+    assert.deepEqual(frames.map((f) => text.decode(f)), payloads);
+    batches.push(frames);
+  }
+  assert.equal(batches.length, 2);
+  const [first, second] = batches as [Uint8Array[], Uint8Array[]];
+  assert.ok(targets[0]!.byteLength < 13_200);
+  assert.notEqual(first[0]!.buffer, targets[0]!.buffer, "decoded in place");
+  assert.ok(targets[1]!.byteLength >= 13_200, "the next offer has room");
+  assert.equal(second[0]!.buffer, targets[1]!.buffer, "copied");
+  await connection.close();
+});
+
+for (const honourTargets of [true, false]) {
+  const reads = honourTargets ? "read in place" : "copied";
+  test(`batches({ reuseBuffer }): a frame at the same place gets the same view again, ${reads}`, async () => {
+    const framing = lengthPrefixed();
+    // Batches alike but for the length of the second frame in every fifth,
+    // which moves the frames behind it.
+    const payloadsOf = (i: number) => [
+      `a${i % 10}`,
+      i % 5 === 0 ? "bbbb" : "b",
+      "ccc",
+      "",
+    ];
+    const chunks = Array.from(
+      { length: 40 },
+      (_, i) => wire(framing, payloadsOf(i)),
+    );
+    const { conn } = scriptedConn(chunks, honourTargets);
+    const connection = new Connection(conn, { framing });
+    const seen: Uint8Array[][] = [];
+    for await (const frames of connection.batches({ reuseBuffer: true })) {
+      assert.deepEqual(
+        frames.map((f) => text.decode(f)),
+        payloadsOf(seen.length),
+      );
+      assert.equal(new Set(frames).size, frames.length);
+      seen.push([...frames]);
+    }
+    assert.equal(seen.length, 40);
+    let again = 0;
+    for (let i = 1; i < 40; i++) {
+      for (let k = 0; k < 4; k++) {
+        const frame = seen[i]![k]!;
+        const before = seen[i - 1]![k]!;
+        const samePlace = frame.byteOffset === before.byteOffset &&
+          frame.byteLength === before.byteLength;
+        assert.equal(frame === before, samePlace, `batch ${i}, frame ${k}`);
+        if (samePlace) again++;
+      }
+    }
+    // Frames 1 to 3 differ on the way into and out of every fifth batch:
+    // 15 of the 39 steps.
+    assert.equal(again, 39 * 4 - 15 * 3);
+    await connection.close();
+  });
+}
+
+test("batches({ reuseBuffer }): frames handed out otherwise are never the same view again", async () => {
+  const framing = lengthPrefixed();
+  const chunks = Array.from({ length: 12 }, () => wire(framing, ["same"]));
+  const { conn } = scriptedConn(chunks);
+  const connection = new Connection(conn, { framing });
+  const reused = connection.batches({ reuseBuffer: true });
+  const plain = connection.batches();
+  const frames = connection[Symbol.asyncIterator]();
+  const kept = new Set<Uint8Array>();
+  for (let i = 0; i < 12; i++) {
+    const frame = i % 3 === 0
+      ? (await plain.next()).value![0]!
+      : i % 3 === 1
+      ? (await frames.next()).value!
+      : (await reused.next()).value![0]!;
+    assert.equal(text.decode(frame), "same");
+    if (i % 3 !== 2) {
+      assert.ok(!kept.has(frame), "a frame the application keeps is new");
+      kept.add(frame);
+    }
+  }
   await connection.close();
 });
 

@@ -84,8 +84,15 @@ class FixedSizeDecoder implements FrameDecoder {
       pos = missing;
       sink.enqueue(pending.take(chunk.subarray(0, missing), size));
     }
+    const buffer = chunk.buffer;
+    const base = chunk.byteOffset;
+    const views = sink.view !== undefined;
     while (end - pos >= size) {
-      sink.enqueue(chunk.subarray(pos, pos + size));
+      sink.enqueue(
+        views
+          ? sink.view!(buffer, base + pos, size)
+          : new Uint8Array(buffer, base + pos, size),
+      );
       pos += size;
     }
     if (pos < end) pending.append(chunk.subarray(pos), size);

@@ -22,6 +22,21 @@
 export interface FrameSink {
   /** Takes one complete frame. */
   enqueue(frame: Uint8Array): void;
+  /**
+   * Optional: the view to hand to {@linkcode FrameSink.enqueue} for a frame
+   * that lies wholly inside the chunk being decoded, `byteLength` bytes at
+   * `byteOffset` of `buffer`, the chunk's memory. Decoders call it, when
+   * the sink has it, instead of building the view themselves: a sink that
+   * decodes into memory it reuses, and knows the frames it handed out
+   * before are done with, may hand out the view of an earlier frame at the
+   * same place again instead of a new one. It must return a `Uint8Array`
+   * over exactly those bytes.
+   */
+  view?(
+    buffer: ArrayBufferLike,
+    byteOffset: number,
+    byteLength: number,
+  ): Uint8Array;
 }
 
 /**

@@ -301,6 +301,7 @@ class LengthPrefixedDecoder implements FrameDecoder {
     // does, which looks up the constructor to use first.
     const buffer = chunk.buffer;
     const base = chunk.byteOffset;
+    const views = sink.view !== undefined;
     let last = -1;
     while (pos + size <= end) {
       const length = readLength(chunk, pos, size, little);
@@ -312,7 +313,11 @@ class LengthPrefixedDecoder implements FrameDecoder {
         if (start < end) this.#pending.append(chunk.subarray(start), length);
         return;
       }
-      sink.enqueue(new Uint8Array(buffer, base + start, length));
+      sink.enqueue(
+        views
+          ? sink.view!(buffer, base + start, length)
+          : new Uint8Array(buffer, base + start, length),
+      );
       last = length;
       pos = stop;
     }
@@ -373,9 +378,11 @@ class LengthPrefixedDecoder implements FrameDecoder {
       return -1;
     }
     const stop = pos + missing;
-    const frame = pending.byteLength === 0
-      ? chunk.subarray(pos, stop)
-      : pending.take(chunk.subarray(pos, stop), this.#need);
+    const frame = pending.byteLength > 0
+      ? pending.take(chunk.subarray(pos, stop), this.#need)
+      : sink.view !== undefined
+      ? sink.view(chunk.buffer, chunk.byteOffset + pos, missing)
+      : chunk.subarray(pos, stop);
     this.#need = -1;
     this.#afterLarge = frame.byteLength >= HEADER_READ_MIN;
     sink.enqueue(frame);

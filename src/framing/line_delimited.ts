@@ -163,13 +163,18 @@ class LineDecoder implements FrameDecoder {
       pos = newline + 1;
       newline = chunk.indexOf(LF, pos);
     }
+    const buffer = chunk.buffer;
+    const base = chunk.byteOffset;
+    const views = sink.view !== undefined;
     while (newline !== -1) {
       if (newline - pos > limit) throw this.#tooLarge(newline - pos);
+      const length =
+        (newline > pos && chunk[newline - 1] === CR ? newline - 1 : newline) -
+        pos;
       sink.enqueue(
-        chunk.subarray(
-          pos,
-          newline > pos && chunk[newline - 1] === CR ? newline - 1 : newline,
-        ),
+        views
+          ? sink.view!(buffer, base + pos, length)
+          : new Uint8Array(buffer, base + pos, length),
       );
       pos = newline + 1;
       newline = chunk.indexOf(LF, pos);
