@@ -12,6 +12,11 @@ const MAX_SIZE = Math.min(64 * 1024, BY_REFERENCE_SIZE);
 // a burst of large reads or frames does not leave a connection that has
 // gone back to small ones holding the burst's memory for good.
 const KEEP_READS = 64;
+// A chunk this small, from a runtime that reads into memory of its own, holds
+// a frame or two: their views cost less than copying it into the buffer, and
+// a connection that only ever receives such chunks (heartbeats) needs no
+// buffer at all.
+const COPY_MIN = 256;
 
 /**
  * The memory a frame reader offers the socket when the application has said
@@ -20,17 +25,25 @@ const KEEP_READS = 64;
  * otherwise need fresh memory, which costs more than decoding what it holds.
  *
  * A runtime that reads into memory of its own (one that ignores a read's
- * target) has its chunks copied into the buffer instead, when they fit: a
- * small copy, after which the frames lie where the frames of earlier
- * batches lay, so that their views can be handed out again (see
- * `FrameSink.view`). The buffer grows while reads fill it, and shrinks
- * again, as frame memory is dropped, once a run of reads has not needed it.
+ * target) gets no more offers once that is seen. Its chunks are copied into
+ * the buffer instead, unless they are too small to be worth it: a small
+ * copy, after which the frames lie where the frames of earlier batches lay,
+ * so that their views can be handed out again (see `FrameSink.view`).
+ *
+ * The buffer grows while reads fill it, and shrinks again, as frame memory
+ * is dropped, once a run of reads has not needed it.
  */
 export class ReadBuffer {
   #buffer: Uint8Array | undefined;
   #used = 0;
   #size = MIN_SIZE;
+  // Whether a read was asked for and its chunk not yet taken note of, whether
+  // it may start over, and the memory it was offered, if any.
+  #asked = false;
+  #rewind = false;
   #offered: Uint8Array | undefined;
+  // Whether the runtime reads into memory of its own.
+  #copies = false;
   #frames: ArrayBuffer | undefined;
   // Reads into the buffer since it was last sized, and the largest of them.
   #reads = 0;
@@ -39,22 +52,34 @@ export class ReadBuffer {
   #sinceFrame = 0;
 
   /**
-   * Where the next read should land.
+   * Where the next read should land, or `undefined` once the runtime has
+   * shown that it reads into memory of its own. Either way, the chunk the
+   * read brings goes to {@linkcode ReadBuffer.filled}.
    *
    * @param rewind Whether nothing read into the buffer is in use any more,
    * so the read may start over at its beginning.
    */
-  target(rewind: boolean): Uint8Array {
+  target(rewind: boolean): Uint8Array | undefined {
     if (this.#frames !== undefined && ++this.#sinceFrame > KEEP_READS) {
       this.#frames = undefined;
     }
     if (rewind && this.#reads >= KEEP_READS) {
-      if (this.#largest * 8 < this.#size && this.#size > MIN_SIZE) {
+      if (this.#copies && this.#largest < COPY_MIN) {
+        this.#size = MIN_SIZE;
+        this.#buffer = undefined;
+      } else if (this.#largest * 8 < this.#size && this.#size > MIN_SIZE) {
         this.#size /= 2;
         this.#buffer = undefined;
       }
       this.#reads = this.#largest = 0;
     }
+    this.#asked = true;
+    this.#rewind = rewind;
+    return this.#copies ? undefined : this.#offered = this.#room(rewind);
+  }
+
+  /** The free part of the buffer, which is allocated or replaced as needed. */
+  #room(rewind: boolean): Uint8Array {
     let buffer = this.#buffer;
     if (
       buffer === undefined || buffer.byteLength < this.#size ||
@@ -67,9 +92,7 @@ export class ReadBuffer {
     } else if (rewind) {
       this.#used = 0;
     }
-    return this.#offered = this.#used === 0
-      ? buffer
-      : buffer.subarray(this.#used);
+    return this.#used === 0 ? buffer : buffer.subarray(this.#used);
   }
 
   /**
@@ -98,33 +121,43 @@ export class ReadBuffer {
    * Takes note of the chunk a read brought, and returns where its bytes lie
    * in the buffer: where they were read to, or a copy when the runtime read
    * them into memory of its own. They are in use until the next rewind.
-   * Returns `undefined` when the read was offered no target, or brought
-   * more than fits in what it was offered; the chunk is decoded where it is.
+   * Returns `undefined` when the chunk is decoded where it is: it is not
+   * the outcome of a read asked for with {@linkcode ReadBuffer.target}, or
+   * it is too small to be worth a copy, or too large for the buffer.
    */
   filled(chunk: Uint8Array): Uint8Array | undefined {
+    if (!this.#asked) return undefined;
+    this.#asked = false;
     const offered = this.#offered;
-    if (offered === undefined) return undefined;
     this.#offered = undefined;
     const size = chunk.byteLength;
-    let bytes = chunk;
-    if (
-      chunk.buffer !== offered.buffer ||
-      chunk.byteOffset !== offered.byteOffset
-    ) {
-      if (size > offered.byteLength) {
-        // Room for a chunk like it next time.
-        while (this.#size < size && this.#size < MAX_SIZE) this.#size *= 2;
-        return undefined;
-      }
-      offered.set(chunk);
-      bytes = offered.subarray(0, size);
-    } else if (size === offered.byteLength && this.#size < MAX_SIZE) {
-      // A read that filled all it was offered may have left bytes behind.
-      this.#size *= 2;
-    }
-    this.#used += size;
     this.#reads++;
     if (size > this.#largest) this.#largest = size;
-    return bytes;
+    if (
+      offered !== undefined && chunk.buffer === offered.buffer &&
+      chunk.byteOffset === offered.byteOffset
+    ) {
+      // A read that filled all it was offered may have left bytes behind.
+      if (size === offered.byteLength && this.#size < MAX_SIZE) {
+        this.#size *= 2;
+      }
+      this.#used += size;
+      return chunk;
+    }
+    if (!this.#copies) {
+      // The memory offered went unused: it comes back only for a copy.
+      this.#copies = true;
+      this.#buffer = undefined;
+    }
+    if (size < COPY_MIN || size > MAX_SIZE) return undefined;
+    while (this.#size < size) this.#size *= 2;
+    let room = this.#room(this.#rewind);
+    if (room.byteLength < size) {
+      room = this.#buffer = new Uint8Array(this.#size);
+      this.#used = 0;
+    }
+    room.set(chunk);
+    this.#used += size;
+    return size === room.byteLength ? room : room.subarray(0, size);
   }
 }

@@ -173,7 +173,7 @@ export class FrameReader implements FrameSink, ChunkSink {
   // in a later chunk gets the same view again, which on JavaScriptCore costs
   // a fraction of a new one. `#viewAt` is the order of the next frame of the
   // chunk being decoded, or -1 while that chunk is not in the buffer.
-  #views: Uint8Array[] = [];
+  #views: Uint8Array[] | undefined;
   #viewsOf: ArrayBufferLike | undefined;
   #viewAt = -1;
 
@@ -218,14 +218,15 @@ export class FrameReader implements FrameSink, ChunkSink {
       return new Uint8Array(buffer, byteOffset, byteLength);
     }
     this.#viewAt = at + 1;
-    const view = this.#views[at];
+    const views = this.#views!;
+    const view = views[at];
     if (
       view !== undefined && view.byteOffset === byteOffset &&
       view.byteLength === byteLength
     ) {
       return view;
     }
-    return this.#views[at] = new Uint8Array(buffer, byteOffset, byteLength);
+    return views[at] = new Uint8Array(buffer, byteOffset, byteLength);
   }
 
   /**

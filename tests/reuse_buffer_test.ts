@@ -149,10 +149,11 @@ for (const honourTargets of [true, false]) {
   const reads = honourTargets ? "read in place" : "copied";
   test(`batches({ reuseBuffer }): reads go into the same memory again, ${reads}`, async () => {
     const framing = lengthPrefixed();
-    // Each read brings whole frames, as a peer's writes of whole frames do.
+    // Each read brings whole frames, as a peer's writes of whole frames do,
+    // and enough of them to be worth a copy.
     const chunks = Array.from(
       { length: 50 },
-      (_, i) => wire(framing, [`a${i}`, `b${i}`, `c${i}`]),
+      (_, i) => wire(framing, [`a${i}`, `b${i}`.padEnd(300, "."), `c${i}`]),
     );
     const { conn, targets } = scriptedConn(chunks, honourTargets);
     const connection = new Connection(conn, { framing });
@@ -160,11 +161,17 @@ for (const honourTargets of [true, false]) {
     assert.equal(got.length, 150);
     assert.equal(got[149], "c49");
     assert.equal(buffers.size, 1, "every batch lies in one buffer");
-    assert.ok(
-      targets.every((t) => t.byteOffset === 0),
-      "each read starts over",
-    );
-    assert.ok(targets.every((t) => buffers.has(t.buffer)));
+    assert.ok(chunks.every((c) => !buffers.has(c.buffer)));
+    if (honourTargets) {
+      assert.equal(targets.length, 51, "50 chunks, then the end");
+      assert.ok(
+        targets.every((t) => t.byteOffset === 0),
+        "each read starts over",
+      );
+      assert.ok(targets.every((t) => buffers.has(t.buffer)));
+    } else {
+      assert.equal(targets.length, 1, "offers end once one goes unused");
+    }
     await connection.close();
   });
 }
@@ -238,29 +245,33 @@ test("batches({ reuseBuffer }): heartbeats' read-ahead does not read over a batc
   );
 });
 
-test("batches({ reuseBuffer }): a chunk too large for the buffer is decoded where it is", async () => {
-  const framing = lengthPrefixed();
-  // 300 frames of 40 bytes: 13 200 bytes in one chunk, past the first offer.
-  const payloads = Array.from(
-    { length: 300 },
-    (_, i) => `${i}`.padEnd(40, "."),
-  );
-  const { conn, targets } = scriptedConn(
-    [wire(framing, payloads), wire(framing, payloads)],
+test("batches({ reuseBuffer }): chunks too small or too large for a copy are decoded where they are", async () => {
+  const framing = lengthPrefixed({ maxFrameSize: 1 << 20 });
+  // 3 frames in 21 bytes; 300 frames in 13 200 bytes, more than the first
+  // offer; one frame of 70 004 bytes, more than the buffer ever holds.
+  const small = ["s1", "s2", "s3"];
+  const many = Array.from({ length: 300 }, (_, i) => `${i}`.padEnd(40, "."));
+  const huge = ["h".repeat(70_000)];
+  const sent = [small, many, small, huge, small, many];
+  const { conn } = scriptedConn(
+    sent.map((payloads) => wire(framing, payloads)),
     false,
   );
   const connection = new Connection(conn, { framing });
   const batches: Uint8Array[][] = [];
   for await (const frames of connection.batches({ reuseBuffer: true })) {
-    assert.deepEqual(frames.map((f) => text.decode(f)), payloads);
+    assert.deepEqual(
+      frames.map((f) => text.decode(f)),
+      sent[batches.length],
+    );
     batches.push(frames);
   }
-  assert.equal(batches.length, 2);
-  const [first, second] = batches as [Uint8Array[], Uint8Array[]];
-  assert.ok(targets[0]!.byteLength < 13_200);
-  assert.notEqual(first[0]!.buffer, targets[0]!.buffer, "decoded in place");
-  assert.ok(targets[1]!.byteLength >= 13_200, "the next offer has room");
-  assert.equal(second[0]!.buffer, targets[1]!.buffer, "copied");
+  assert.equal(batches.length, sent.length);
+  const reused = batches[1]![0]!.buffer;
+  const copied = batches.map((frames) =>
+    frames.every((f) => f.buffer === reused)
+  );
+  assert.deepEqual(copied, [false, true, false, false, false, true]);
   await connection.close();
 });
 
@@ -271,7 +282,7 @@ for (const honourTargets of [true, false]) {
     // Batches alike but for the length of the second frame in every fifth,
     // which moves the frames behind it.
     const payloadsOf = (i: number) => [
-      `a${i % 10}`,
+      `a${i % 10}`.padEnd(300, "."),
       i % 5 === 0 ? "bbbb" : "b",
       "ccc",
       "",
@@ -463,6 +474,27 @@ test("batches({ reuseBuffer }): frames that send() keeps by reference get memory
       echoed.every((b, i) => b === sent[i]),
     "every byte went out as it came in",
   );
+});
+
+test("batches({ reuseBuffer }): copies stop holding memory once only small chunks come", async () => {
+  const framing = lengthPrefixed();
+  const large = () =>
+    wire(framing, Array.from({ length: 10 }, () => "l".repeat(60)));
+  const sent = [
+    ...Array.from({ length: 5 }, large),
+    ...Array.from({ length: 200 }, (_, i) => wire(framing, [`q${i}`])),
+    large(),
+  ];
+  const { conn } = scriptedConn(sent, false);
+  const connection = new Connection(conn, { framing });
+  const buffers: ArrayBufferLike[] = [];
+  for await (const frames of connection.batches({ reuseBuffer: true })) {
+    buffers.push(frames[0]!.buffer);
+  }
+  assert.equal(buffers.length, 206);
+  assert.ok(buffers.slice(1, 5).every((b) => b === buffers[0]), "reused");
+  assert.notEqual(buffers[205], buffers[0], "let go, then taken anew");
+  await connection.close();
 });
 
 test("batches({ reuseBuffer }): the read buffer shrinks again after a burst of large reads", async () => {
