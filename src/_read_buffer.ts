@@ -17,6 +17,9 @@ const KEEP_READS = 64;
 // a connection that only ever receives such chunks (heartbeats) needs no
 // buffer at all.
 const COPY_MIN = 256;
+// The views kept for handing out again: enough for the frames of a full
+// pipeline in one read, few enough that a connection holds little.
+const MAX_VIEWS = 128;
 
 /**
  * The memory a frame reader offers the socket when the application has said
@@ -30,8 +33,16 @@ const COPY_MIN = 256;
  * copy, after which the frames lie where the frames of earlier batches lay,
  * so that their views can be handed out again (see `FrameSink.view`).
  *
+ * The frames of a chunk in the buffer get their views from it: a frame at
+ * the same place and of the same length as the frame in the same order in
+ * the chunk before gets that frame's view again, which on JavaScriptCore
+ * costs a fraction of a new one. A view is free whenever its bytes are:
+ * only a read for a batch of reused memory goes into the buffer, once every
+ * frame handed out before is done with.
+ *
  * The buffer grows while reads fill it, and shrinks again, as frame memory
- * is dropped, once a run of reads has not needed it.
+ * is dropped, once a run of reads has not needed it. Views go with the
+ * memory they view.
  */
 export class ReadBuffer {
   #buffer: Uint8Array | undefined;
@@ -45,11 +56,16 @@ export class ReadBuffer {
   // Whether the runtime reads into memory of its own.
   #copies = false;
   #frames: ArrayBuffer | undefined;
-  // Reads into the buffer since it was last sized, and the largest of them.
+  // Reads asked for since the buffer was last sized, and the largest of them.
   #reads = 0;
   #largest = 0;
   // Reads of other kinds since frame memory was last lent.
   #sinceFrame = 0;
+  // The views of the frames of the last chunk held, by their order in it,
+  // and the order of the next frame of the chunk being decoded, or -1 while
+  // no chunk in the buffer is.
+  #views: Uint8Array[] | undefined;
+  #viewAt = -1;
 
   /**
    * Where the next read should land, or `undefined` once the runtime has
@@ -66,10 +82,10 @@ export class ReadBuffer {
     if (rewind && this.#reads >= KEEP_READS) {
       if (this.#copies && this.#largest < COPY_MIN) {
         this.#size = MIN_SIZE;
-        this.#buffer = undefined;
+        this.#buffer = this.#views = undefined;
       } else if (this.#largest * 8 < this.#size && this.#size > MIN_SIZE) {
         this.#size /= 2;
-        this.#buffer = undefined;
+        this.#buffer = this.#views = undefined;
       }
       this.#reads = this.#largest = 0;
     }
@@ -88,6 +104,7 @@ export class ReadBuffer {
       (!rewind && buffer.byteLength - this.#used < buffer.byteLength / 4)
     ) {
       buffer = this.#buffer = new Uint8Array(this.#size);
+      this.#views = undefined;
       this.#used = 0;
     } else if (rewind) {
       this.#used = 0;
@@ -142,22 +159,62 @@ export class ReadBuffer {
         this.#size *= 2;
       }
       this.#used += size;
+      this.#hold();
       return chunk;
     }
     if (!this.#copies) {
       // The memory offered went unused: it comes back only for a copy.
       this.#copies = true;
-      this.#buffer = undefined;
+      this.#buffer = this.#views = undefined;
     }
     if (size < COPY_MIN || size > MAX_SIZE) return undefined;
     while (this.#size < size) this.#size *= 2;
     let room = this.#room(this.#rewind);
     if (room.byteLength < size) {
       room = this.#buffer = new Uint8Array(this.#size);
+      this.#views = undefined;
       this.#used = 0;
     }
     room.set(chunk);
     this.#used += size;
+    this.#hold();
     return size === room.byteLength ? room : room.subarray(0, size);
+  }
+
+  #hold(): void {
+    this.#views ??= [];
+    this.#viewAt = 0;
+  }
+
+  /**
+   * The view of a frame in the chunk {@linkcode ReadBuffer.filled} returned,
+   * for the decoder (`FrameSink.view`): the view of the frame in the same
+   * order in the chunk before, when it lay at the same place, or a new one.
+   * Outside such a chunk, always a new one.
+   */
+  view(
+    buffer: ArrayBufferLike,
+    byteOffset: number,
+    byteLength: number,
+  ): Uint8Array {
+    const at = this.#viewAt;
+    if (at < 0 || at >= MAX_VIEWS) {
+      return new Uint8Array(buffer, byteOffset, byteLength);
+    }
+    this.#viewAt = at + 1;
+    const views = this.#views!;
+    const view = views[at];
+    if (
+      view !== undefined && view.byteOffset === byteOffset &&
+      view.byteLength === byteLength
+    ) {
+      return view;
+    }
+    return views[at] = new Uint8Array(buffer, byteOffset, byteLength);
+  }
+
+  /** Takes note that the chunk `filled()` returned is decoded. */
+  decoded(): void {
+    this.#viewAt = -1;
   }
 }

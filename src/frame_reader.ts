@@ -7,10 +7,6 @@ import type { FrameDecoder, FrameSink } from "./framing/framing.ts";
 import { pulled } from "./runtime/_streams.ts";
 import type { ChunkSink, Conn } from "./runtime/types.ts";
 
-// The views kept for handing out again: enough for the frames of a full
-// pipeline in one read, few enough that an idle connection holds little.
-const MAX_VIEWS = 128;
-
 /** The chunks of a connection, read one at a time. */
 interface ChunkSource {
   /** Hands the next chunk to `sink`; read into `target`, if the source can. */
@@ -168,14 +164,6 @@ export class FrameReader implements FrameSink, ChunkSink {
   // when it asks for the next one.
   #reuseWaiting = false;
   #reads: ReadBuffer | undefined;
-  // The views of the frames of the last chunk that lay in the reused buffer,
-  // by their order in it, and the buffer's memory: a frame at the same place
-  // in a later chunk gets the same view again, which on JavaScriptCore costs
-  // a fraction of a new one. `#viewAt` is the order of the next frame of the
-  // chunk being decoded, or -1 while that chunk is not in the buffer.
-  #views: Uint8Array[] | undefined;
-  #viewsOf: ArrayBufferLike | undefined;
-  #viewAt = -1;
 
   constructor(
     conn: Pick<Conn, "read" | "pull" | "readable">,
@@ -202,31 +190,18 @@ export class FrameReader implements FrameSink, ChunkSink {
   }
 
   /**
-   * Builds the view of a frame for the decoder: one of the views handed out
-   * before, when the chunk lies in the reused buffer and so did a frame at
-   * the same place. Only a read for a batch of reused memory goes into the
-   * buffer, once every frame handed out before is done with, so the view
-   * of such a frame is free whenever its bytes are.
+   * Builds the view of a frame for the decoder: the reused buffer's, which
+   * may be one handed out before (see {@linkcode ReadBuffer.view}).
    */
   view(
     buffer: ArrayBufferLike,
     byteOffset: number,
     byteLength: number,
   ): Uint8Array {
-    const at = this.#viewAt;
-    if (at < 0 || at >= MAX_VIEWS) {
-      return new Uint8Array(buffer, byteOffset, byteLength);
-    }
-    this.#viewAt = at + 1;
-    const views = this.#views!;
-    const view = views[at];
-    if (
-      view !== undefined && view.byteOffset === byteOffset &&
-      view.byteLength === byteLength
-    ) {
-      return view;
-    }
-    return views[at] = new Uint8Array(buffer, byteOffset, byteLength);
+    const reads = this.#reads;
+    return reads === undefined
+      ? new Uint8Array(buffer, byteOffset, byteLength)
+      : reads.view(buffer, byteOffset, byteLength);
   }
 
   /**
@@ -503,25 +478,22 @@ export class FrameReader implements FrameSink, ChunkSink {
         this.#reading = false;
         return;
       }
-      // Undefined unless this read was offered the reused buffer.
+      // Undefined unless this read was one for the reused buffer, and its
+      // bytes are in it.
       const held = this.#reads?.filled(value);
-      if (held !== undefined) {
-        value = held;
-        this.#viewAt = 0;
-        if (held.buffer !== this.#viewsOf) {
-          this.#views = [];
-          this.#viewsOf = held.buffer;
-        }
-      }
       // One clock reading per chunk serves every check: a reading costs
       // about as much as decoding a few small frames.
       const now = systemClock.now();
       this.#hooks.onChunk(now);
       const before = this.#decoded;
-      try {
+      if (held === undefined) {
         this.#decoder.decode(value, this);
-      } finally {
-        this.#viewAt = -1;
+      } else {
+        try {
+          this.#decoder.decode(held, this);
+        } finally {
+          this.#reads!.decoded();
+        }
       }
       if (this.#limits.frameTimeout > 0 || this.#limits.maxFrameRate > 0) {
         this.#enforce(this.#decoded - before, now);

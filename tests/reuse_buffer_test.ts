@@ -99,6 +99,34 @@ async function readWithBuffers(
   return { got, buffers };
 }
 
+/**
+ * Sends each list of `sent` as one chunk, reads every batch with reused
+ * memory, checks that each batch holds one chunk's payloads, and returns
+ * the batches.
+ */
+async function batchesOf(
+  framing: Framing,
+  sent: string[][],
+  honourTargets: boolean,
+): Promise<Uint8Array[][]> {
+  const { conn } = scriptedConn(
+    sent.map((payloads) => wire(framing, payloads)),
+    honourTargets,
+  );
+  const connection = new Connection(conn, { framing });
+  const batches: Uint8Array[][] = [];
+  for await (const frames of connection.batches({ reuseBuffer: true })) {
+    assert.deepEqual(
+      frames.map((f) => text.decode(f)),
+      sent[batches.length],
+    );
+    batches.push(frames);
+  }
+  assert.equal(batches.length, sent.length);
+  await connection.close();
+  return batches;
+}
+
 const framings: [string, Framing][] = [
   ["length-prefixed", lengthPrefixed({ maxFrameSize: 1 << 20 })],
   ["line-delimited", lineDelimited({ maxLineLength: 1 << 20 })],
@@ -253,26 +281,12 @@ test("batches({ reuseBuffer }): chunks too small or too large for a copy are dec
   const many = Array.from({ length: 300 }, (_, i) => `${i}`.padEnd(40, "."));
   const huge = ["h".repeat(70_000)];
   const sent = [small, many, small, huge, small, many];
-  const { conn } = scriptedConn(
-    sent.map((payloads) => wire(framing, payloads)),
-    false,
-  );
-  const connection = new Connection(conn, { framing });
-  const batches: Uint8Array[][] = [];
-  for await (const frames of connection.batches({ reuseBuffer: true })) {
-    assert.deepEqual(
-      frames.map((f) => text.decode(f)),
-      sent[batches.length],
-    );
-    batches.push(frames);
-  }
-  assert.equal(batches.length, sent.length);
+  const batches = await batchesOf(framing, sent, false);
   const reused = batches[1]![0]!.buffer;
   const copied = batches.map((frames) =>
     frames.every((f) => f.buffer === reused)
   );
   assert.deepEqual(copied, [false, true, false, false, false, true]);
-  await connection.close();
 });
 
 for (const honourTargets of [true, false]) {
@@ -287,22 +301,14 @@ for (const honourTargets of [true, false]) {
       "ccc",
       "",
     ];
-    const chunks = Array.from(
-      { length: 40 },
-      (_, i) => wire(framing, payloadsOf(i)),
+    const seen = await batchesOf(
+      framing,
+      Array.from({ length: 40 }, (_, i) => payloadsOf(i)),
+      honourTargets,
     );
-    const { conn } = scriptedConn(chunks, honourTargets);
-    const connection = new Connection(conn, { framing });
-    const seen: Uint8Array[][] = [];
-    for await (const frames of connection.batches({ reuseBuffer: true })) {
-      assert.deepEqual(
-        frames.map((f) => text.decode(f)),
-        payloadsOf(seen.length),
-      );
+    for (const frames of seen) {
       assert.equal(new Set(frames).size, frames.length);
-      seen.push([...frames]);
     }
-    assert.equal(seen.length, 40);
     let again = 0;
     for (let i = 1; i < 40; i++) {
       for (let k = 0; k < 4; k++) {
@@ -317,7 +323,26 @@ for (const honourTargets of [true, false]) {
     // Frames 1 to 3 differ on the way into and out of every fifth batch:
     // 15 of the 39 steps.
     assert.equal(again, 39 * 4 - 15 * 3);
-    await connection.close();
+  });
+}
+
+for (const honourTargets of [true, false]) {
+  const reads = honourTargets ? "read in place" : "copied";
+  test(`batches({ reuseBuffer }): a frame at the same place in new memory gets a new view, ${reads}`, async () => {
+    const framing = lengthPrefixed();
+    // The first read fills the first offer (1 KiB), so the buffer grows and
+    // the second read lands in new memory, its first frame where the first
+    // read's frame was.
+    const first = ["a".repeat(1020)];
+    const second = [
+      "b".repeat(1020),
+      ..."cdefg".split("").map((c) => c.repeat(200)),
+    ];
+    const seen = await batchesOf(framing, [first, second], honourTargets);
+    const [a, b] = [seen[0]![0]!, seen[1]![0]!];
+    assert.equal(a.byteOffset, b.byteOffset);
+    assert.notEqual(a.buffer, b.buffer);
+    assert.notEqual(a, b);
   });
 }
 
@@ -478,23 +503,17 @@ test("batches({ reuseBuffer }): frames that send() keeps by reference get memory
 
 test("batches({ reuseBuffer }): copies stop holding memory once only small chunks come", async () => {
   const framing = lengthPrefixed();
-  const large = () =>
-    wire(framing, Array.from({ length: 10 }, () => "l".repeat(60)));
+  const large = () => Array.from({ length: 10 }, () => "l".repeat(60));
   const sent = [
     ...Array.from({ length: 5 }, large),
-    ...Array.from({ length: 200 }, (_, i) => wire(framing, [`q${i}`])),
+    ...Array.from({ length: 200 }, (_, i) => [`q${i}`]),
     large(),
   ];
-  const { conn } = scriptedConn(sent, false);
-  const connection = new Connection(conn, { framing });
-  const buffers: ArrayBufferLike[] = [];
-  for await (const frames of connection.batches({ reuseBuffer: true })) {
-    buffers.push(frames[0]!.buffer);
-  }
-  assert.equal(buffers.length, 206);
+  const buffers = (await batchesOf(framing, sent, false)).map((frames) =>
+    frames[0]!.buffer
+  );
   assert.ok(buffers.slice(1, 5).every((b) => b === buffers[0]), "reused");
   assert.notEqual(buffers[205], buffers[0], "let go, then taken anew");
-  await connection.close();
 });
 
 test("batches({ reuseBuffer }): the read buffer shrinks again after a burst of large reads", async () => {
