@@ -94,14 +94,18 @@ export class ReadBuffer {
     return this.#copies ? undefined : this.#offered = this.#room(rewind);
   }
 
-  /** The free part of the buffer, which is allocated or replaced as needed. */
-  #room(rewind: boolean): Uint8Array {
+  /**
+   * The free part of the buffer, at least `need` bytes, which is allocated
+   * or replaced as needed.
+   */
+  #room(rewind: boolean, need = 0): Uint8Array {
     let buffer = this.#buffer;
     if (
       buffer === undefined || buffer.byteLength < this.#size ||
       // Bytes still in use stay where they are: the read goes after them,
       // into a new buffer once little room is left.
-      (!rewind && buffer.byteLength - this.#used < buffer.byteLength / 4)
+      (!rewind && buffer.byteLength - this.#used <
+          Math.max(buffer.byteLength / 4, need))
     ) {
       buffer = this.#buffer = new Uint8Array(this.#size);
       this.#views = undefined;
@@ -169,12 +173,7 @@ export class ReadBuffer {
     }
     if (size < COPY_MIN || size > MAX_SIZE) return undefined;
     while (this.#size < size) this.#size *= 2;
-    let room = this.#room(this.#rewind);
-    if (room.byteLength < size) {
-      room = this.#buffer = new Uint8Array(this.#size);
-      this.#views = undefined;
-      this.#used = 0;
-    }
+    const room = this.#room(this.#rewind, size);
     room.set(chunk);
     this.#used += size;
     this.#hold();

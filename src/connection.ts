@@ -228,11 +228,11 @@ export interface BatchOptions {
    * again, which spares a view per frame. Where the socket hands out memory
    * of its own (Bun, Node), what a read brings is copied into the buffer,
    * unless it is under 256 bytes (a frame or two, whose views cost less than
-   * the copy) or over 64 KiB. A frame too large for one read is assembled in memory kept
-   * for the purpose, unless it is one that `send()` writes without a copy
-   * (256 KiB or more). Memory that a run of reads has not needed is let go
-   * again. A custom `FrameDecoder` must not hold bytes of earlier chunks
-   * while its `buffered` is 0.
+   * the copy) or over 64 KiB. A frame too large for one read is assembled
+   * in memory kept for the purpose, unless it is one that `send()` writes
+   * without a copy (256 KiB or more). Memory that a run of reads has not
+   * needed is let go again. A custom `FrameDecoder` must not hold bytes of
+   * earlier chunks while its `buffered` is 0.
    *
    * @default {false}
    */
