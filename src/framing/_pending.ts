@@ -1,4 +1,5 @@
 // Private helpers shared by the decoders. Not exported from mod.ts.
+import type { FrameSink } from "./framing.ts";
 
 /**
  * Fragments at least this large that also fill at least half of their
@@ -137,6 +138,23 @@ function copyInto(target: Uint8Array, at: number, source: Uint8Array): number {
     at,
   );
   return at + count;
+}
+
+/**
+ * The view of a frame that lies wholly inside the chunk being decoded:
+ * `sink`'s own when it builds views ({@linkcode FrameSink.view}), a new one
+ * otherwise. A view built from the buffer costs V8 about half of what
+ * `subarray` does, which looks up the constructor to use first.
+ */
+export function frameView(
+  sink: FrameSink,
+  buffer: ArrayBufferLike,
+  byteOffset: number,
+  byteLength: number,
+): Uint8Array {
+  return sink.view !== undefined
+    ? sink.view(buffer, byteOffset, byteLength)
+    : new Uint8Array(buffer, byteOffset, byteLength);
 }
 
 /**

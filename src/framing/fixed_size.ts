@@ -1,6 +1,6 @@
 import { FrameTruncatedError, InvalidFrameError } from "../errors.ts";
 import type { FrameDecoder, FrameSink, Framing } from "./framing.ts";
-import { checkSize, PendingBytes } from "./_pending.ts";
+import { checkSize, frameView, PendingBytes } from "./_pending.ts";
 
 /**
  * Creates the fixed-size framing: every frame is exactly `size` bytes, with
@@ -86,13 +86,8 @@ class FixedSizeDecoder implements FrameDecoder {
     }
     const buffer = chunk.buffer;
     const base = chunk.byteOffset;
-    const views = sink.view !== undefined;
     while (end - pos >= size) {
-      sink.enqueue(
-        views
-          ? sink.view!(buffer, base + pos, size)
-          : new Uint8Array(buffer, base + pos, size),
-      );
+      sink.enqueue(frameView(sink, buffer, base + pos, size));
       pos += size;
     }
     if (pos < end) pending.append(chunk.subarray(pos), size);

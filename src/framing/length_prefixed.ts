@@ -4,6 +4,7 @@ import {
   checkOptions,
   checkSize,
   formatValue,
+  frameView,
   PendingBytes,
 } from "./_pending.ts";
 
@@ -297,11 +298,8 @@ class LengthPrefixedDecoder implements FrameDecoder {
     const little = this.#little;
     const limit = this.#limit;
     const end = chunk.byteLength;
-    // A view built from the buffer costs V8 about half of what `subarray`
-    // does, which looks up the constructor to use first.
     const buffer = chunk.buffer;
     const base = chunk.byteOffset;
-    const views = sink.view !== undefined;
     let last = -1;
     while (pos + size <= end) {
       const length = readLength(chunk, pos, size, little);
@@ -313,11 +311,7 @@ class LengthPrefixedDecoder implements FrameDecoder {
         if (start < end) this.#pending.append(chunk.subarray(start), length);
         return;
       }
-      sink.enqueue(
-        views
-          ? sink.view!(buffer, base + start, length)
-          : new Uint8Array(buffer, base + start, length),
-      );
+      sink.enqueue(frameView(sink, buffer, base + start, length));
       last = length;
       pos = stop;
     }
@@ -380,9 +374,7 @@ class LengthPrefixedDecoder implements FrameDecoder {
     const stop = pos + missing;
     const frame = pending.byteLength > 0
       ? pending.take(chunk.subarray(pos, stop), this.#need)
-      : sink.view !== undefined
-      ? sink.view(chunk.buffer, chunk.byteOffset + pos, missing)
-      : chunk.subarray(pos, stop);
+      : frameView(sink, chunk.buffer, chunk.byteOffset + pos, missing);
     this.#need = -1;
     this.#afterLarge = frame.byteLength >= HEADER_READ_MIN;
     sink.enqueue(frame);

@@ -4,7 +4,12 @@ import {
   InvalidFrameError,
 } from "../errors.ts";
 import type { FrameDecoder, FrameSink, Framing } from "./framing.ts";
-import { checkOptions, checkSize, PendingBytes } from "./_pending.ts";
+import {
+  checkOptions,
+  checkSize,
+  frameView,
+  PendingBytes,
+} from "./_pending.ts";
 
 const LF = 10;
 const CR = 13;
@@ -165,17 +170,12 @@ class LineDecoder implements FrameDecoder {
     }
     const buffer = chunk.buffer;
     const base = chunk.byteOffset;
-    const views = sink.view !== undefined;
     while (newline !== -1) {
       if (newline - pos > limit) throw this.#tooLarge(newline - pos);
       const length =
         (newline > pos && chunk[newline - 1] === CR ? newline - 1 : newline) -
         pos;
-      sink.enqueue(
-        views
-          ? sink.view!(buffer, base + pos, length)
-          : new Uint8Array(buffer, base + pos, length),
-      );
+      sink.enqueue(frameView(sink, buffer, base + pos, length));
       pos = newline + 1;
       newline = chunk.indexOf(LF, pos);
     }
