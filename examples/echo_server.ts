@@ -11,11 +11,14 @@
  * `--port 0` asks for a free one). It reads a batch of frames at a time
  * into memory it reuses (`conn.batches({ reuseBuffer: true })`);
  * `--per-frame` makes it iterate frame by frame instead, the simpler and
- * slower way.
+ * slower way. A frame the framing cannot send back, such as a line ending in
+ * `\r`, is reported on stderr and ends its connection once the frames before
+ * it are echoed.
  */
 import { readFileSync } from "node:fs";
 import process from "node:process";
 import {
+  type Connection,
   DEFAULT_FRAME_TIMEOUT,
   DEFAULT_IDLE_TIMEOUT,
   DEFAULT_MAX_CONNECTIONS,
@@ -46,6 +49,28 @@ if ((cert === undefined) !== (key === undefined)) {
   process.exit(2);
 }
 
+/**
+ * Sends `frame` back, or reports why it cannot and returns false: the
+ * connection must then end, as going on would hide the gap from the peer.
+ */
+function echo(conn: Connection, frame: Uint8Array): boolean {
+  // `send()` reports a refused frame only through its promise; checking
+  // first finds it without a `.catch` on every frame.
+  try {
+    conn.framing.check(frame);
+  } catch (error) {
+    const { hostname, port } = conn.remoteAddr;
+    console.error(
+      `cannot echo a frame to ${hostname}:${port}, closing the connection: ${
+        error instanceof Error ? error.message : error
+      }`,
+    );
+    return false;
+  }
+  conn.send(frame);
+  return true;
+}
+
 const server = await listen({
   hostname: host,
   port,
@@ -61,10 +86,12 @@ const server = await listen({
       },
     }
     : {}),
+  // Returning from a handler closes its connection after the replies
+  // already sent are written.
   handler: switches["per-frame"]
     ? async (conn) => {
       // The plain way: a frame per step.
-      for await (const frame of conn) conn.send(frame);
+      for await (const frame of conn) if (!echo(conn, frame)) return;
     }
     : async (conn) => {
       // A batch per step: every frame that one read from the socket brought,
@@ -72,7 +99,7 @@ const server = await listen({
       // connection sends a batch's replies in a single write. `send()` copies
       // each frame, so the next batch may be read into the same memory.
       for await (const frames of conn.batches({ reuseBuffer: true })) {
-        for (const frame of frames) conn.send(frame);
+        for (const frame of frames) if (!echo(conn, frame)) return;
       }
     },
 });

@@ -7,6 +7,7 @@ import { connect } from "../mod.ts";
 import {
   EXAMPLE_RUNTIMES,
   HOST,
+  readExactly,
   runtime,
   startExample,
   take,
@@ -101,4 +102,51 @@ for (const name of EXAMPLE_RUNTIMES) {
       `memory stays flat: ${rssBefore.toFixed(1)} → ${rssAfter.toFixed(1)} MiB`,
     );
   });
+}
+
+for (const name of EXAMPLE_RUNTIMES) {
+  for (const perFrame of [false, true]) {
+    const variant = perFrame ? " --per-frame" : "";
+    test(`examples/echo_server.ts${variant} on ${name} reports a line it cannot echo and closes that connection`, async () => {
+      await using server = await startExample(name, "echo_server.ts", [
+        "--port",
+        "0",
+        "--framing",
+        "line",
+        ...(perFrame ? ["--per-frame"] : []),
+      ]);
+      let stderr = "";
+      const reported = new Promise<void>((resolve) => {
+        server.child.stderr!.on("data", (data) => {
+          stderr += data;
+          if (stderr.includes("\n")) resolve();
+        });
+      });
+
+      // The middle line decodes to `abc\r`, which a line cannot carry back:
+      // its `\r` would be taken for half of a `\r\n`.
+      const bad = await runtime.connect({ hostname: HOST, port: server.port });
+      try {
+        const reader = bad.readable.getReader();
+        await bad.write(new TextEncoder().encode("one\n abc\r\r\n two\n"));
+        const echoed = await readExactly(reader, 4);
+        assert.equal(text.decode(echoed), "one\n");
+        assert.deepEqual(await reader.read(), { done: true, value: undefined });
+      } finally {
+        bad.close();
+      }
+      await reported;
+      const lines = stderr.trimEnd().split("\n");
+      assert.equal(lines.length, 1, stderr);
+      assert.ok(
+        lines[0]!.includes(`${HOST}:${bad.localAddr.port}`),
+        `names the peer: ${lines[0]}`,
+      );
+      assert.match(lines[0]!, /ends with a carriage return/);
+
+      await using good = await connect({ port: server.port, framing: "line" });
+      await good.send("still served");
+      assert.equal(text.decode((await take(good, 1))[0]), "still served");
+    });
+  }
 }
