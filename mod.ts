@@ -75,6 +75,7 @@ export type {
 } from "./src/connection.ts";
 export type { FramingOption } from "./src/_options.ts";
 export {
+  CloseTimeoutError,
   ConnectionClosedError,
   ConnectTimeoutError,
   FrameRateError,
@@ -85,6 +86,7 @@ export {
   IdleTimeoutError,
   InvalidFrameError,
   NetError,
+  OpenTimeoutError,
   ProtocolError,
   ProtocolVersionError,
   QueueFullError,

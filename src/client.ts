@@ -12,9 +12,9 @@ import {
   type Connection,
   hasFrames,
   holdWrites,
-  rejected,
   releaseWrites,
 } from "./connection.ts";
+import { rejected } from "./_promises.ts";
 import type { Framing } from "./framing/framing.ts";
 import {
   ConnectionClosedError,
@@ -23,6 +23,7 @@ import {
   HeartbeatTimeoutError,
   IdleTimeoutError,
   NetError,
+  OpenTimeoutError,
   ReconnectError,
 } from "./errors.ts";
 import {
@@ -278,9 +279,19 @@ export interface ClientOptions extends Omit<ConnectOptions, "signal"> {
    * Runs after each (re)connection, before queued frames are sent and before
    * the state becomes `open`: re-announce a session, authenticate,
    * resubscribe. If it throws, the connection is dropped and the error is
-   * handled like a failed attempt.
+   * handled like a failed attempt. The connection ending, the client
+   * closing or `openTimeout` passing fails the attempt without waiting for
+   * it.
    */
   onConnect?: (conn: Connection) => void | Promise<void>;
+  /**
+   * Milliseconds that `onConnect`, and the opening of a protocol built on
+   * the client (the messaging handshake), may take before the attempt fails
+   * with {@linkcode OpenTimeoutError} and the connection is aborted.
+   *
+   * @default {30000}
+   */
+  openTimeout?: number;
   /**
    * The time source of backoff waits and heartbeats.
    *
@@ -337,7 +348,7 @@ export class StatusEvent extends Event {
 
 /**
  * The default {@linkcode ReconnectOptions.isRetriable}: socket failures,
- * timeouts (connect, heartbeat, idle), a server that closed the connection,
+ * timeouts (connect, open, heartbeat, idle), a server that closed the connection,
  * and a frame cut off by a crash are retried; bad frames, permission errors
  * and errors from application code are not.
  *
@@ -361,6 +372,7 @@ export class StatusEvent extends Event {
 export function isRetriable(error: unknown): boolean {
   if (error instanceof NetError) return error.code !== "EACCES";
   return error instanceof ConnectTimeoutError ||
+    error instanceof OpenTimeoutError ||
     error instanceof HeartbeatTimeoutError ||
     error instanceof IdleTimeoutError ||
     error instanceof ConnectionClosedError ||
@@ -405,6 +417,8 @@ export function layerProtocol(client: Client, layer: ProtocolLayer): void {
   layers.set(client, layer);
 }
 
+const DEFAULT_OPEN_TIMEOUT = 30_000;
+
 // Frames received but not yet read by the application; past this the
 // client stops reading and TCP pushes back on the server.
 const INBOX_SIZE = 1024;
@@ -428,9 +442,13 @@ const MAX_BUFFERED_STATUSES = 256;
  *   reason of its `signal`, or because the client closed before it was
  *   written, was never sent and never will be.
  * - A `send()` that resolves was handed to the OS; if the link breaks before
- *   the peer reads it, it is lost. A `send()` that rejects with the error of
- *   a breaking connection may or may not have reached the peer. Frames are
- *   never sent twice: nothing is replayed after a reconnect.
+ *   the peer reads it, it is lost. After {@linkcode Client.close} resolves
+ *   with the reason `"closed"`, the server has read every such frame. A
+ *   `send()` that rejects with the error of a breaking connection may or may
+ *   not have reached the peer. Frames are never sent twice: nothing is
+ *   replayed after a reconnect.
+ * - A failed write ends the connection: the client reconnects, and frames
+ *   sent meanwhile wait in the queue.
  * - Frames the peer sent are delivered in order; what was in flight when a
  *   link broke is lost, in both directions.
  *
@@ -465,6 +483,7 @@ export class Client extends EventTarget
     | { interval: number; timeout: number; ping: Uint8Array; pong: Uint8Array }
     | undefined;
   #onConnect: ((conn: Connection) => void | Promise<void>) | undefined;
+  #openTimeout: number;
   #clock: Clock;
   #random: () => number;
   #queue: SendQueue;
@@ -480,8 +499,15 @@ export class Client extends EventTarget
   // A connection still opening (`onConnect`, a layer's opening): stopping
   // must interrupt it too.
   #pending: Connection | undefined;
+  // The heartbeat of the connection being opened or open.
+  #beat: Heartbeat | undefined;
   #lifecycle = new AbortController();
+  // Set once the client stops; `reason` and `error` may still change from a
+  // close to an abort until `closed` settles.
   #stopping = false;
+  #final: { reason: ClientCloseReason; error: unknown } | undefined;
+  // The connection a close() ends gracefully, which an abort may cut short.
+  #closing: Connection | undefined;
   #inbox = new FrameQueue();
   #readable: ReadableStream<Uint8Array> | undefined;
   // The application took a frame and has not asked for the next one yet.
@@ -523,6 +549,8 @@ export class Client extends EventTarget
       this.#heartbeat = resolved;
     }
     this.#onConnect = options.onConnect;
+    this.#openTimeout = options.openTimeout ?? DEFAULT_OPEN_TIMEOUT;
+    checkDuration("connect", "openTimeout", this.#openTimeout);
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? Math.random;
     this.#queue = new SendQueue(options.queue);
@@ -556,7 +584,11 @@ export class Client extends EventTarget
 
   /**
    * Sends a frame now if connected, or queues it until a connection is
-   * open. Strings are sent as UTF-8.
+   * open. Strings are sent as UTF-8. Connected or not, the frame is copied
+   * before `send()` returns, except a frame of 256 KiB or more, which is
+   * written from your memory: leave that one untouched until the promise
+   * settles. Not awaiting the promise is fine: it never becomes an
+   * unhandled rejection.
    *
    * @param frame The payload.
    * @param options `signal` withdraws a queued frame: it is then never sent.
@@ -605,10 +637,10 @@ export class Client extends EventTarget
     const signal = options?.signal;
     signal?.throwIfAborted();
     const statuses = this.statuses();
+    let onAbort: (() => void) | undefined;
     const abort = new Promise<never>((_, reject) => {
-      signal?.addEventListener("abort", () => reject(signal.reason), {
-        once: true,
-      });
+      onAbort = () => reject(signal!.reason);
+      signal?.addEventListener("abort", onAbort, { once: true });
     });
     abort.catch(() => {});
     try {
@@ -618,6 +650,7 @@ export class Client extends EventTarget
         if (next.value.state === state) return next.value;
       }
     } finally {
+      signal?.removeEventListener("abort", onAbort!);
       await statuses.return?.();
     }
     const final = this.#status;
@@ -657,11 +690,12 @@ export class Client extends EventTarget
 
   /**
    * Closes the client: stops reconnecting, rejects queued frames (they are
-   * never sent), writes what the open connection already accepted, then
-   * closes it.
+   * never sent), and closes the open connection gracefully: what it already
+   * accepted is written, then a FIN, and the server's FIN is awaited before
+   * the socket is released (see {@linkcode Connection.close}).
    *
-   * Writing waits for a peer that reads; to stop at once, abort the client's
-   * `signal` instead.
+   * Writing waits for a peer that reads, for at most `closeTimeout`; to stop
+   * at once, abort the client's `signal`, also while `close()` is under way.
    *
    * @returns A promise that settles once everything is closed.
    */
@@ -759,14 +793,13 @@ export class Client extends EventTarget
   }
 
   async #run(): Promise<void> {
-    let heartbeat: Heartbeat | undefined;
     const frames = this.#heartbeat && {
       ping: this.#heartbeat.ping,
       pong: this.#heartbeat.pong,
-      onPong: () => heartbeat?.pong(),
+      onPong: () => this.#beat?.pong(),
     };
     const extra = frames
-      ? { heartbeat: frames, onActivity: () => heartbeat?.activity() }
+      ? { heartbeat: frames, onActivity: () => this.#beat?.activity() }
       : {};
     let retry = 0;
     let attempt = 0;
@@ -779,73 +812,51 @@ export class Client extends EventTarget
         attempt,
         nextDelay: undefined,
       });
-      let conn: Connection;
+      let failure: { error: unknown } | undefined;
+      let conn: Connection | undefined;
+      let pumping: Promise<unknown> | undefined;
       try {
         conn = await this.#dial(extra);
-        if (this.#onConnect) {
-          this.#pending = conn;
-          try {
-            await this.#onConnect(conn);
-          } catch (error) {
-            conn.abort(error);
-            throw error;
-          } finally {
-            this.#pending = undefined;
-          }
-          if (conn.signal.aborted) throw conn.signal.reason;
-        }
+        pumping = (await this.#open(conn)).pumping;
       } catch (error) {
+        failure = { error };
+      }
+      if (failure || this.#stopping) {
+        this.#beat?.stop();
+        this.#beat = undefined;
+        if (conn) {
+          conn.abort(failure ? failure.error : this.#lifecycle.signal.reason);
+          await pumping;
+          await conn.closed;
+        }
         if (this.#stopping) return;
-        const delay = this.#retryAfter(error, attempt, retry++, outageStart);
+        const delay = this.#retryAfter(
+          failure!.error,
+          attempt,
+          retry++,
+          outageStart,
+        );
         if (delay === undefined) return;
         await this.#sleep(delay);
         continue;
       }
-      if (this.#stopping) {
-        conn.abort(this.#lifecycle.signal.reason);
-        return;
-      }
-
-      if (this.#heartbeat) {
-        heartbeat = new Heartbeat(this.#heartbeat, this.#clock, {
-          ping: () => void conn.send(this.#heartbeat!.ping).catch(() => {}),
-          rtt: (ms) => this.#update({ rtt: ms }),
-          dead: (error) => conn.abort(error),
-        }, AbortSignal.any([conn.signal, this.#lifecycle.signal]));
-      }
-      let pumping: Promise<unknown> | undefined;
-      const opening = layers.get(this)?.opening;
-      if (opening) {
-        pumping = this.#pump(conn, heartbeat);
-        const failure = await this.#open(conn, opening, pumping);
-        if (failure || this.#stopping) {
-          heartbeat = undefined;
-          conn.abort(failure ? failure.error : this.#lifecycle.signal.reason);
-          await pumping;
-          await conn.closed;
-          if (this.#stopping) return;
-          const delay = this.#retryAfter(
-            failure!.error,
-            attempt,
-            retry++,
-            outageStart,
-          );
-          if (delay === undefined) return;
-          await this.#sleep(delay);
-          continue;
-        }
-      }
+      conn = conn!;
 
       opened = true;
       const openedAt = this.#clock.now();
       this.#conn = conn;
-      this.#queue.flush((frame) => conn.send(frame));
+      this.#queue.flush(
+        (frame) => conn.send(frame),
+        () => !conn.signal.aborted,
+      );
       this.#update({ state: "open", attempt: 0, error: undefined });
-      const ended = await (pumping ?? this.#pump(conn, heartbeat));
+      const ended = await (pumping ?? this.#pump(conn));
       this.#conn = undefined;
-      heartbeat = undefined;
-      // The old connection is gone for good before a new one is dialled.
-      conn.abort(ended);
+      this.#beat?.stop();
+      this.#beat = undefined;
+      // A close() under way runs its course; anything else ends the
+      // connection before a new one is dialled.
+      if (!this.#stopping) conn.abort(ended);
       await conn.closed;
       if (this.#stopping) return;
 
@@ -861,26 +872,66 @@ export class Client extends EventTarget
   }
 
   /**
-   * Runs a layered protocol's opening while the connection's frames flow;
-   * returns what failed the attempt, if anything.
+   * Opens a new connection: `onConnect`, then heartbeats and, for a layered
+   * protocol, the pump and its opening. Each wait is raced against the
+   * connection ending (which the client stopping and `openTimeout` cause):
+   * throws what failed the attempt; returns the pump if it started.
    */
   async #open(
     conn: Connection,
-    opening: (conn: Connection) => Promise<void>,
-    pumping: Promise<unknown>,
-  ): Promise<{ error: unknown } | undefined> {
+  ): Promise<{ pumping: Promise<unknown> | undefined }> {
     this.#pending = conn;
+    const timeout = this.#openTimeout;
+    const deadline = timeout > 0
+      ? this.#clock.setTimeout(
+        () => conn.abort(new OpenTimeoutError(timeout)),
+        timeout,
+        false,
+      )
+      : undefined;
+    let onEnd!: () => void;
+    const ended = new Promise<never>((_, reject) => {
+      onEnd = () => reject(conn.signal.reason);
+      if (conn.signal.aborted) onEnd();
+      else conn.signal.addEventListener("abort", onEnd, { once: true });
+    });
+    ended.catch(() => {});
     try {
-      const ended = await Promise.race([
-        opening(conn).then(() => undefined),
+      const onConnect = this.#onConnect;
+      if (onConnect) {
+        await Promise.race([(async () => await onConnect(conn))(), ended]);
+      }
+      if (conn.signal.aborted) throw conn.signal.reason;
+      if (this.#heartbeat) {
+        this.#beat = new Heartbeat(this.#heartbeat, this.#clock, {
+          ping: () => void conn.send(this.#heartbeat!.ping).catch(() => {}),
+          rtt: (ms) => this.#update({ rtt: ms }),
+          dead: (error) => conn.abort(error),
+        }, conn.signal);
+      }
+      const opening = layers.get(this)?.opening;
+      if (!opening) return { pumping: undefined };
+      const pumping = this.#pump(conn);
+      const outcome = Promise.race([
+        opening(conn),
         // The connection ended first: nothing will answer the opening.
-        pumping.then((error) => ({ error })),
+        pumping.then((error) => Promise.reject(error)),
+        ended,
       ]);
-      if (ended) return ended;
-      return conn.signal.aborted ? { error: conn.signal.reason } : undefined;
-    } catch (error) {
-      return { error };
+      // The pump is awaited by whoever ends the connection.
+      outcome.catch(() => {});
+      try {
+        await outcome;
+      } catch (error) {
+        conn.abort(error);
+        await pumping;
+        throw error;
+      }
+      if (conn.signal.aborted) throw conn.signal.reason;
+      return { pumping };
     } finally {
+      this.#clock.clearTimeout(deadline);
+      conn.signal.removeEventListener("abort", onEnd);
       this.#pending = undefined;
     }
   }
@@ -1001,10 +1052,7 @@ export class Client extends EventTarget
   }
 
   /** Moves frames to the client's inbox until the connection ends. */
-  async #pump(
-    conn: Connection,
-    heartbeat: Heartbeat | undefined,
-  ): Promise<unknown> {
+  async #pump(conn: Connection): Promise<unknown> {
     // A batch per read: a promise per frame here would be paid again by an
     // application that reads the inbox in batches.
     const batches = conn.batches();
@@ -1039,12 +1087,12 @@ export class Client extends EventTarget
         // The inbox may pass its bound by one batch: what one read brought.
         if (this.#inbox.size >= INBOX_SIZE) {
           // The application is not reading: that silence is not the peer's.
-          heartbeat?.suspend();
+          this.#beat?.suspend();
           await Promise.race([
             new Promise<void>((resolve) => this.#roomMade = resolve),
             ended,
           ]);
-          heartbeat?.resume();
+          this.#beat?.resume();
         }
       }
     } catch (error) {
@@ -1054,11 +1102,20 @@ export class Client extends EventTarget
   }
 
   #stop(reason: ClientCloseReason, error: unknown): void {
-    if (this.#stopping) return;
-    this.#stopping = true;
-    this.#userSignal?.removeEventListener("abort", this.#onUserAbort);
     const cause = error ?? new ConnectionClosedError("use the client");
+    if (this.#stopping) {
+      // An abort cuts short a close still under way, as it promises.
+      if (reason === "aborted" && this.#final?.reason === "closed") {
+        this.#final = { reason, error };
+        this.#closing?.abort(cause);
+        this.#pending?.abort(cause);
+      }
+      return;
+    }
+    this.#stopping = true;
+    this.#final = { reason, error };
     this.#lifecycle.abort(cause);
+    this.#beat?.stop();
     this.#queue.clear(
       error === undefined
         ? new ConnectionClosedError("send")
@@ -1067,10 +1124,19 @@ export class Client extends EventTarget
     this.#pending?.abort(cause);
     const conn = this.#conn;
     this.#conn = undefined;
-    const closing = conn
-      ? (reason === "closed" ? conn.close() : (conn.abort(cause), conn.closed))
-      : Promise.resolve();
+    let closing = Promise.resolve();
+    if (conn && reason === "closed") {
+      this.#closing = conn;
+      closing = conn.close();
+    } else if (conn) {
+      conn.abort(cause);
+      closing = conn.closed;
+    }
     void Promise.all([closing, this.#running]).then(() => {
+      this.#userSignal?.removeEventListener("abort", this.#onUserAbort);
+      this.#closing = undefined;
+      const { reason, error } = this.#final!;
+      const cause = error ?? new ConnectionClosedError("use the client");
       // After a close or a failure the frames already received stay
       // readable; an abort drops them, as aborts do.
       if (reason === "aborted") this.#inbox.clear();

@@ -147,6 +147,14 @@ export interface ConnectOptions {
    */
   maxWriteBuffer?: number;
   /**
+   * Milliseconds `close()` may take to write what was accepted and see the
+   * server's FIN before the connection is aborted with `CloseTimeoutError`;
+   * `0` waits as long as it takes.
+   *
+   * @default {10000}
+   */
+  closeTimeout?: number;
+  /**
    * The runtime's sockets.
    *
    * @default {the detected runtime}
@@ -205,6 +213,7 @@ export async function dial(
   } = options;
   checkPort("connect", port, false);
   checkDuration("connect", "connectTimeout", connectTimeout);
+  checkDuration("connect", "closeTimeout", options.closeTimeout ?? 0);
   const framing = resolveFraming(options.framing);
   const runtime = options.runtime ?? await detectRuntime();
   signal?.throwIfAborted();
@@ -240,6 +249,7 @@ export async function dial(
         frameTimeout: options.frameTimeout,
         maxFrameRate: options.maxFrameRate,
         maxWriteBuffer: options.maxWriteBuffer,
+        closeTimeout: options.closeTimeout,
       }),
     });
   } finally {

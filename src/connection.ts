@@ -1,6 +1,8 @@
 import { type Deadline, Deadlines } from "./_deadlines.ts";
+import { rejected } from "./_promises.ts";
 import { systemClock } from "./clock.ts";
 import {
+  CloseTimeoutError,
   ConnectionClosedError,
   IdleTimeoutError,
   WriteBufferFullError,
@@ -18,6 +20,7 @@ const HEARTBEAT_READ_AHEAD = 16;
 // How long close() reads and drops what the peer still sends after our FIN,
 // waiting for its own FIN.
 const LINGER_TIMEOUT = 2000;
+const DEFAULT_CLOSE_TIMEOUT = 10_000;
 // Every connection's idle deadline, on one timer: a runtime timer per
 // connection would cost an idle connection more than its buffers. Idle
 // connections do not keep the process alive.
@@ -122,6 +125,16 @@ export interface ConnectionOptions {
    * @default {16777216}
    */
   maxWriteBuffer?: number;
+  /**
+   * Milliseconds {@linkcode Connection.close} may take to write what was
+   * accepted and see the peer's FIN. A peer that has not read everything by
+   * then gets the connection aborted with {@linkcode CloseTimeoutError}, so
+   * a peer that stops reading cannot hold the connection open; `0` waits as
+   * long as it takes.
+   *
+   * @default {10000}
+   */
+  closeTimeout?: number;
 }
 
 /**
@@ -302,7 +315,12 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   #backlog: (() => boolean) | undefined;
   #controller = new AbortController();
   #resolveClosed!: () => void;
-  #closing: Promise<void> | undefined;
+  // The lifecycle: "open" until close() starts "flushing" what was accepted,
+  // then "lingering" after the FIN until the peer's FIN; any state goes
+  // straight to "closed" on an abort, a failure or the close deadline. Every
+  // move to "closed" goes through #release.
+  #phase: "open" | "flushing" | "lingering" | "closed" = "open";
+  #closeTimeout: number;
   #highWaterMark: number;
   #userSignal: AbortSignal | undefined;
   #onActivity: (() => void) | undefined;
@@ -325,6 +343,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     this.#conn = conn;
     this.framing = options.framing ?? lengthPrefixed();
     this.#highWaterMark = options.highWaterMark ?? 64 * 1024;
+    this.#closeTimeout = options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
     this.localAddr = conn.localAddr;
     this.remoteAddr = conn.remoteAddr;
     this.signal = this.#controller.signal;
@@ -363,6 +382,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
       // More frames already received means more replies are coming: the
       // writer holds its batch until the reader has handed out what it has.
       () => this.#frames.buffered || (this.#backlog?.() ?? false),
+      (error) => this.#writeFailed(error),
     );
     const signal = options.signal;
     if (signal) {
@@ -467,7 +487,9 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
    * applies backpressure. Not awaiting it is fine: a failed send never
    * becomes an unhandled rejection, and a broken connection shows in
    * `signal`; but a frame the framing refuses is reported only to those who
-   * await. Do not modify `frame` until the promise settles.
+   * await. The frame is copied before `send()` returns, except a frame of
+   * 256 KiB or more, which is written from your memory: leave that one
+   * untouched until the promise settles.
    *
    * @param frame The payload of the frame.
    * @returns A promise that settles once the frame is written.
@@ -514,57 +536,92 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   }
 
   /**
-   * Writes every queued frame, sends a FIN, then closes the connection once
-   * the peer has closed its side too, or after at most 2 seconds. Frames not
-   * yet read are dropped. Calling it again returns the same promise.
+   * Closes gracefully: writes every frame already accepted, sends a FIN,
+   * then reads and drops what the peer still sends until its FIN, for at
+   * most 2 seconds, and releases the socket. Frames not yet read are
+   * dropped. If the peer has not read everything within `closeTimeout`, the
+   * connection is aborted with {@linkcode CloseTimeoutError} instead; an
+   * {@linkcode Connection.abort} at any point stops at once. Calling it again
+   * returns the same promise.
    *
    * Waiting for the peer matters: closing a socket while the peer's data is
    * still arriving makes the OS send a reset, and a reset can destroy replies
    * the peer has not read yet.
    *
-   * @returns A promise that settles once the socket is released.
+   * @returns A promise that settles once the socket is released; it never
+   * rejects: `signal.reason` tells how the connection ended.
    */
   close(): Promise<void> {
-    return this.#closing ??= this.#closeGracefully();
+    if (this.#phase === "open") void this.#closeGracefully();
+    return this.closed;
   }
 
   async #closeGracefully(): Promise<void> {
+    this.#phase = "flushing";
+    const timeout = this.#closeTimeout;
+    const started = systemClock.now();
+    const deadline = timeout > 0
+      ? systemClock.setTimeout(
+        () => this.abort(new CloseTimeoutError(timeout, this.#writer.queued)),
+        timeout,
+        // A close in progress is awaited work: it keeps the process alive.
+        true,
+      )
+      : undefined;
     try {
       await this.#writer.end();
       await this.#conn.closeWrite();
+      if (this.#phase !== "flushing") return;
+      this.#phase = "lingering";
+      const left = timeout > 0
+        ? timeout - (systemClock.now() - started)
+        : LINGER_TIMEOUT;
+      await this.#frames.discard(
+        Math.max(0, Math.min(LINGER_TIMEOUT, left)),
+        this.signal,
+      );
+      this.#release(new ConnectionClosedError("use the connection"));
     } catch (error) {
-      this.#release(error);
-      return;
+      this.#fail(error);
+    } finally {
+      systemClock.clearTimeout(deadline);
     }
-    await this.#frames.discard(LINGER_TIMEOUT);
-    this.#release(new ConnectionClosedError("use the connection"));
   }
 
   /**
    * Closes the connection at once. Frames not yet written are dropped and
    * their `send()` promises reject with `reason`; a pending read of the
-   * `readable` rejects with it too.
+   * `readable` rejects with it too. It also cuts short a graceful
+   * {@linkcode Connection.close} under way.
    *
    * @param reason Why the connection is aborted.
    */
   abort(
     reason: unknown = new ConnectionClosedError("use the connection"),
   ): void {
-    if (this.signal.aborted) return;
+    if (this.#phase === "closed") return;
     this.#frames.end(reason);
     this.#fail(reason);
   }
 
+  // A write that fails ends the connection with its error: frames already
+  // received are still handed out, then reads reject with it.
+  #writeFailed(error: unknown): void {
+    if (this.#phase === "closed") return;
+    this.#frames.interrupt(error);
+    this.#fail(error);
+  }
+
   /** Tears the connection down after `reason`, dropping unwritten frames. */
   #fail(reason: unknown): void {
-    if (this.signal.aborted) return;
+    if (this.#phase === "closed") return;
     this.#writer.abort(reason);
-    this.#closing ??= Promise.resolve();
     this.#release(reason);
   }
 
   #release(reason: unknown): void {
-    if (this.signal.aborted) return;
+    if (this.#phase === "closed") return;
+    this.#phase = "closed";
     if (this.#onUserAbort) {
       this.#userSignal?.removeEventListener("abort", this.#onUserAbort);
     }
@@ -660,17 +717,6 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
-}
-
-/**
- * A rejected promise that is already marked as handled: sending without
- * awaiting is supported, and one failed send must not become an unhandled
- * rejection, which would end a Deno process and every connection with it.
- */
-export function rejected(error: unknown): Promise<never> {
-  const promise = Promise.reject(error);
-  promise.catch(() => {});
-  return promise;
 }
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {

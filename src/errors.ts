@@ -28,6 +28,8 @@
  *   FRAME_TRUNCATED: true,
  *   INVALID_FRAME: false,
  *   CONNECT_TIMEOUT: true,
+ *   OPEN_TIMEOUT: true,
+ *   CLOSE_TIMEOUT: false,
  *   CONNECTION_CLOSED: true,
  *   HEARTBEAT_TIMEOUT: true,
  *   IDLE_TIMEOUT: true,
@@ -53,6 +55,8 @@ export type TetherErrorCode =
   | "FRAME_TRUNCATED"
   | "INVALID_FRAME"
   | "CONNECT_TIMEOUT"
+  | "OPEN_TIMEOUT"
+  | "CLOSE_TIMEOUT"
   | "CONNECTION_CLOSED"
   | "HEARTBEAT_TIMEOUT"
   | "IDLE_TIMEOUT"
@@ -266,6 +270,82 @@ export class ConnectTimeoutError extends TetherError {
     this.hostname = hostname;
     this.port = port;
     this.timeout = timeout;
+  }
+}
+
+/**
+ * A client's `onConnect`, or the opening of a protocol on the client such as
+ * the messaging handshake, did not finish within `openTimeout`: the attempt
+ * failed, and the connection was aborted.
+ *
+ * @example Recognising a stuck opening
+ * ```ts
+ * import { OpenTimeoutError } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new OpenTimeoutError(10_000);
+ * assert.equal(error.code, "OPEN_TIMEOUT");
+ * assert.equal(error.timeout, 10_000);
+ * ```
+ */
+export class OpenTimeoutError extends TetherError {
+  /** The milliseconds the opening was given. */
+  readonly timeout: number;
+
+  /**
+   * Creates the error.
+   *
+   * @param timeout The milliseconds the opening was given.
+   * @param options Standard error options.
+   */
+  constructor(timeout: number, options?: ErrorOptions) {
+    super(
+      "OPEN_TIMEOUT",
+      `Cannot open the connection as onConnect did not finish within ${timeout} ms`,
+      options,
+    );
+    this.name = "OpenTimeoutError";
+    this.timeout = timeout;
+  }
+}
+
+/**
+ * A graceful close did not finish within `closeTimeout`: the peer did not
+ * take what was still queued for it, so the connection was aborted and
+ * `unsent` bytes were dropped.
+ *
+ * @example Recognising a peer that stopped reading
+ * ```ts
+ * import { CloseTimeoutError } from "@tether/tcp";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new CloseTimeoutError(10_000, 8_388_612);
+ * assert.equal(error.code, "CLOSE_TIMEOUT");
+ * assert.equal(error.unsent, 8_388_612);
+ * ```
+ */
+export class CloseTimeoutError extends TetherError {
+  /** The milliseconds the close was given. */
+  readonly timeout: number;
+  /** The bytes accepted by `send()` and never written. */
+  readonly unsent: number;
+
+  /**
+   * Creates the error.
+   *
+   * @param timeout The milliseconds the close was given.
+   * @param unsent The bytes accepted and never written.
+   * @param options Standard error options.
+   */
+  constructor(timeout: number, unsent: number, options?: ErrorOptions) {
+    super(
+      "CLOSE_TIMEOUT",
+      `Cannot close gracefully as the peer did not read the last ${unsent} bytes within ${timeout} ms`,
+      options,
+    );
+    this.name = "CloseTimeoutError";
+    this.timeout = timeout;
+    this.unsent = unsent;
   }
 }
 

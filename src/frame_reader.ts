@@ -308,18 +308,23 @@ export class FrameReader implements FrameSink, ChunkSink {
 
   /**
    * Ends the application's reading, then reads and drops what still arrives
-   * until the peer finishes sending or `timeout` milliseconds pass.
+   * until the peer finishes sending, `timeout` milliseconds pass or `signal`
+   * aborts.
    */
-  async discard(timeout: number): Promise<void> {
+  async discard(timeout: number, signal: AbortSignal): Promise<void> {
     const peerDone = this.#end !== undefined && this.#end.error === undefined &&
       this.#peerFinished;
     this.#queue.clear();
     this.#finish(undefined);
     if (peerDone) return;
     let timer: unknown;
+    let stop: (() => void) | undefined;
     const expired = new Promise<void>((resolve) => {
+      stop = resolve;
       // A close in progress is awaited work: it keeps the process alive.
       timer = systemClock.setTimeout(resolve, timeout, true);
+      if (signal.aborted) resolve();
+      else signal.addEventListener("abort", stop, { once: true });
     });
     const drained = (async () => {
       try {
@@ -337,6 +342,7 @@ export class FrameReader implements FrameSink, ChunkSink {
     })();
     await Promise.race([drained, expired]);
     systemClock.clearTimeout(timer);
+    signal.removeEventListener("abort", stop!);
   }
 
   /** Stops reading at once; what is queued is dropped. */
@@ -345,6 +351,15 @@ export class FrameReader implements FrameSink, ChunkSink {
     this.#finish(undefined);
     this.#source.cancel();
     return Promise.resolve();
+  }
+
+  /**
+   * Ends reading with `error` after the frames already decoded: they are
+   * still handed out, then reads reject with it.
+   */
+  interrupt(error: unknown): void {
+    this.#finish(error);
+    this.#source.cancel();
   }
 
   /**

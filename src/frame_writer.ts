@@ -14,6 +14,15 @@ const INITIAL_BUFFER_SIZE = 256;
 const FLUSH_THRESHOLD = 64 * 1024;
 /** Payloads this large are written from the caller's buffer, not copied. */
 export const BY_REFERENCE_SIZE = 256 * 1024;
+
+/**
+ * The frame a sender may reuse once `send()` returns: a copy, unless it is
+ * large enough to be written from the caller's memory, as every `send()`
+ * documents.
+ */
+export function owned(frame: Uint8Array): Uint8Array {
+  return frame.byteLength < BY_REFERENCE_SIZE ? frame.slice() : frame;
+}
 // A batch buffer grown past this is dropped after use rather than kept.
 const MAX_RETAINED_BUFFER_SIZE = 1024 * 1024;
 // Microtask turns a held batch is watched before the watch moves to the end
@@ -95,18 +104,25 @@ export class FrameWriter {
   #watching = false;
   #ended = false;
   #failure: { reason: unknown } | undefined;
+  #onError: (error: unknown) => void;
 
+  /**
+   * @param onError Told when a socket write fails; the writer has then
+   * dropped every queued frame.
+   */
   constructor(
     framing: Framing,
     maxQueued: number,
     socket: Pick<Conn, "write">,
     backlogged: () => boolean,
+    onError: (error: unknown) => void,
   ) {
     this.#framing = framing;
     this.#trailer = framing.trailer;
     this.#maxQueued = maxQueued;
     this.#socket = socket;
     this.#backlogged = backlogged;
+    this.#onError = onError;
   }
 
   /** Bytes accepted and not yet written. */
@@ -307,7 +323,9 @@ export class FrameWriter {
       },
       (error) => {
         this.#flushing = false;
+        if (this.#failure) return;
         this.abort(error);
+        this.#onError(error);
       },
     );
   }

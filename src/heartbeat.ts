@@ -143,7 +143,7 @@ export class Heartbeat {
       this.#stopped = true;
       return;
     }
-    signal.addEventListener("abort", () => this.#stop(), { once: true });
+    signal.addEventListener("abort", () => this.stop(), { once: true });
     this.#arm(this.#interval);
   }
 
@@ -190,7 +190,7 @@ export class Heartbeat {
     const pinged = this.#pingSentAt;
     if (pinged !== undefined && this.#lastActivity < pinged) {
       if (now - pinged >= this.#timeout) {
-        this.#stop();
+        this.stop();
         this.#target.dead(new HeartbeatTimeoutError(this.#timeout));
       } else {
         this.#arm(pinged + this.#timeout - now);
@@ -208,7 +208,8 @@ export class Heartbeat {
     this.#arm(this.#timeout);
   }
 
-  #stop(): void {
+  /** Stops for good: no ping, no timeout, no timer left behind. */
+  stop(): void {
     this.#stopped = true;
     this.#clock.clearTimeout(this.#timer);
   }

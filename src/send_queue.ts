@@ -1,4 +1,6 @@
+import { handledPromise } from "./_promises.ts";
 import { QueueFullError } from "./errors.ts";
+import { owned } from "./frame_writer.ts";
 
 /**
  * Limits of the client's offline queue.
@@ -119,8 +121,10 @@ export class SendQueue {
   }
 
   /**
-   * Queues a frame. The promise settles as the promise of the connection
-   * that eventually sends it, or rejects if the frame is dropped.
+   * Queues a frame, or a copy of it unless `send()` would write it from the
+   * caller's memory too (see {@linkcode owned}). The promise settles as the
+   * promise of the connection that eventually sends it, or rejects if the
+   * frame is dropped; it never becomes an unhandled rejection.
    *
    * @throws {QueueFullError} If the frame does not fit.
    */
@@ -136,9 +140,9 @@ export class SendQueue {
         this.#maxLength,
       );
     }
-    return new Promise<void>((resolve, reject) => {
+    return handledPromise<void>(({ resolve, reject }) => {
       const entry: Entry = {
-        frame,
+        frame: owned(frame),
         resolve,
         reject,
         signal,
@@ -161,9 +165,32 @@ export class SendQueue {
     entry.reject(reason);
   }
 
-  /** Hands every frame, in order, to `send`. */
-  flush(send: (frame: Uint8Array) => Promise<void>): void {
-    for (const entry of this.#take()) entry.resolve(send(entry.frame));
+  /**
+   * Hands the frames, in order, to `send` while `open()` holds; the frames
+   * left once it fails (the connection broke while taking them) wait for the
+   * next connection.
+   */
+  flush(send: (frame: Uint8Array) => Promise<void>, open: () => boolean): void {
+    const entries = this.#take();
+    let index = 0;
+    while (index < entries.length && open()) {
+      const entry = entries[index++]!;
+      entry.resolve(send(entry.frame));
+    }
+    for (const entry of entries.slice(index).reverse()) this.#putBack(entry);
+  }
+
+  // Puts an entry back at the head, listening to its signal again.
+  #putBack(entry: Entry): void {
+    if (entry.signal?.aborted) {
+      entry.reject(entry.signal.reason);
+      return;
+    }
+    this.#entries.unshift(entry);
+    this.#bytes += entry.frame.byteLength;
+    if (entry.onAbort) {
+      entry.signal!.addEventListener("abort", entry.onAbort, { once: true });
+    }
   }
 
   /** Rejects every frame with `reason`; none of them will be sent. */

@@ -6,7 +6,12 @@ import {
   resolveFraming,
 } from "./_options.ts";
 import { Connection, type HeartbeatFrames } from "./connection.ts";
-import { ConnectionClosedError, IdleTimeoutError, NetError } from "./errors.ts";
+import {
+  CloseTimeoutError,
+  ConnectionClosedError,
+  IdleTimeoutError,
+  NetError,
+} from "./errors.ts";
 import type { Framing } from "./framing/framing.ts";
 import { detectRuntime } from "./runtime/detect.ts";
 import type {
@@ -88,6 +93,7 @@ export const DEFAULT_IDLE_TIMEOUT = 300_000;
  * ```
  */
 export const DEFAULT_FRAME_TIMEOUT = 30_000;
+const DEFAULT_CLOSE_TIMEOUT = 10_000;
 
 /**
  * Serves one connection. The connection is closed when the returned promise
@@ -236,6 +242,15 @@ export interface ListenOptions {
    */
   maxWriteBuffer?: number;
   /**
+   * Milliseconds a connection whose handler has returned may take to write
+   * what was accepted and see the peer's FIN. A peer that has not read
+   * everything by then is cut off with `CloseTimeoutError`, reported to
+   * `onError`, and its slot is freed; `0` waits as long as it takes.
+   *
+   * @default {10000, or idleTimeout if that is shorter}
+   */
+  closeTimeout?: number;
+  /**
    * Whether to turn off Nagle's algorithm on accepted connections.
    *
    * @default {true}
@@ -291,10 +306,13 @@ export interface Server extends AsyncDisposable {
   /**
    * Shuts down gracefully: stops accepting, stops reading, lets each handler
    * answer the frames already received and return, and after
-   * `shutdownTimeout` aborts the connections still open. Calling it again
-   * returns the same promise.
+   * `shutdownTimeout` aborts the connections still open, then waits for
+   * their handlers to return, for at most `shutdownTimeout` again. Calling
+   * it again returns the same promise.
    *
-   * @returns A promise that settles once every connection is closed.
+   * @returns A promise that settles once every connection is closed and
+   * every handler has returned, or has ignored the abort for
+   * `shutdownTimeout`.
    */
   close(): Promise<void>;
 }
@@ -312,6 +330,7 @@ const ROUTINE_CODES: ReadonlySet<string> = new Set([
 function logError(error: unknown, conn?: Connection): void {
   if (error instanceof NetError && ROUTINE_CODES.has(error.code)) return;
   if (error instanceof IdleTimeoutError) return;
+  if (error instanceof CloseTimeoutError) return;
   const peer = conn
     ? ` from ${conn.remoteAddr.hostname}:${conn.remoteAddr.port}`
     : "";
@@ -405,10 +424,15 @@ class TcpServer implements Server {
     } catch {
       // The peer may already be gone; the handler will see it.
     }
+    const idleTimeout = options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT;
     const conn = new Connection(raw, {
       framing: this.#framing,
+      closeTimeout: options.closeTimeout ??
+        (idleTimeout > 0
+          ? Math.min(DEFAULT_CLOSE_TIMEOUT, idleTimeout)
+          : DEFAULT_CLOSE_TIMEOUT),
       ...(this.#heartbeat ? { heartbeat: this.#heartbeat } : {}),
-      idleTimeout: options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT,
+      idleTimeout,
       frameTimeout: options.frameTimeout ?? DEFAULT_FRAME_TIMEOUT,
       maxFrameRate: options.maxFrameRate ?? 0,
       ...(options.maxWriteBuffer !== undefined
@@ -439,6 +463,11 @@ class TcpServer implements Server {
 
   async #finish(conn: Connection): Promise<void> {
     await conn.close();
+    // A peer that never took its replies is worth reporting: the handler
+    // has returned and cannot see it.
+    if (conn.signal.reason instanceof CloseTimeoutError) {
+      this.#report(conn.signal.reason, conn);
+    }
     this.#tasks.delete(conn);
   }
 
@@ -467,6 +496,20 @@ class TcpServer implements Server {
   async #shutdown(): Promise<void> {
     await this.stopAccepting();
     for (const conn of this.#tasks.keys()) conn.drain();
+    await this.#handlersDone();
+    if (this.#tasks.size > 0) {
+      this.#shutdownReason = new ConnectionClosedError(
+        `go on as the server shut down after ${this.#shutdownTimeout} ms`,
+      );
+      for (const conn of this.#tasks.keys()) conn.abort(this.#shutdownReason);
+      // Aborted handlers see their reads fail; their clean-up is awaited too.
+      await this.#handlersDone();
+    }
+    this.#resolveFinished();
+  }
+
+  /** Waits for every handler to return, for at most `shutdownTimeout`. */
+  async #handlersDone(): Promise<void> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
       Promise.all(this.#tasks.values()),
@@ -475,13 +518,6 @@ class TcpServer implements Server {
       ),
     ]);
     clearTimeout(timer);
-    if (this.#tasks.size > 0) {
-      this.#shutdownReason = new ConnectionClosedError(
-        `go on as the server shut down after ${this.#shutdownTimeout} ms`,
-      );
-      for (const conn of this.#tasks.keys()) conn.abort(this.#shutdownReason);
-    }
-    this.#resolveFinished();
   }
 
   [Symbol.asyncDispose](): Promise<void> {
@@ -563,6 +599,7 @@ export async function listen(options: ListenOptions): Promise<Server> {
   );
   checkDuration("listen", "idleTimeout", options.idleTimeout ?? 0);
   checkDuration("listen", "frameTimeout", options.frameTimeout ?? 0);
+  checkDuration("listen", "closeTimeout", options.closeTimeout ?? 0);
   checkLimit("listen", "maxFrameRate", options.maxFrameRate ?? 0);
   checkLimit("listen", "maxWriteBuffer", options.maxWriteBuffer ?? 1);
   const framing = resolveFraming(options.framing);

@@ -30,7 +30,7 @@ import {
   startExample,
   stop,
 } from "./_utils.ts";
-import { deferred } from "./_async.ts";
+import { deferred, within } from "./_async.ts";
 
 const text = new TextDecoder();
 
@@ -43,28 +43,6 @@ const PATIENCE = 10_000;
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** `promise`, or a failure naming `what` after `ms` milliseconds. */
-async function within<T>(
-  promise: Promise<T>,
-  ms: number,
-  what: string,
-): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`timed out after ${ms} ms: ${what}`)),
-          ms,
-        );
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** Polls `predicate` every 5 ms; fails after `ms` milliseconds. */

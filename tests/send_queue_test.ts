@@ -39,7 +39,7 @@ test("SendQueue.flush() hands frames over in order and settles each with its sen
     return frame.byteLength === 2
       ? Promise.reject(new Error("broke"))
       : Promise.resolve();
-  });
+  }, () => true);
   assert.deepEqual(sent, frames);
   assert.equal(queue.length, 0);
   assert.equal(queue.bytes, 0);
@@ -65,7 +65,7 @@ test("SendQueue drops a frame whose signal aborts, so it is never sent", async (
   queue.flush((frame) => {
     sent.push(frame.byteLength);
     return Promise.resolve();
-  });
+  }, () => true);
   await kept;
   assert.deepEqual(sent, [1]);
 });
@@ -82,8 +82,69 @@ test("SendQueue.clear() rejects every frame, none of them sent", async () => {
   queue.flush(() => {
     sent++;
     return Promise.resolve();
-  });
+  }, () => true);
   assert.equal(sent, 0);
+});
+
+test("SendQueue keeps a copy of a frame, so the sender may reuse its memory", async () => {
+  const queue = new SendQueue();
+  const frame = bytes(3);
+  const sent = queue.push(frame);
+  frame.fill(9);
+  const taken: Uint8Array[] = [];
+  queue.flush((copy) => {
+    taken.push(copy);
+    return Promise.resolve();
+  }, () => true);
+  await sent;
+  assert.deepEqual(taken, [new Uint8Array(3)]);
+});
+
+test("SendQueue.flush() leaves the frames after a broken connection queued, in order", async () => {
+  const queue = new SendQueue();
+  const controller = new AbortController();
+  const first = queue.push(bytes(1));
+  const second = queue.push(bytes(2), controller.signal);
+  const third = queue.push(bytes(3));
+  let open = true;
+  const sent: number[] = [];
+  queue.flush((frame) => {
+    sent.push(frame.byteLength);
+    open = false;
+    return Promise.resolve();
+  }, () => open);
+  await first;
+  assert.deepEqual(sent, [1]);
+  assert.equal(queue.length, 2);
+  assert.equal(queue.bytes, 5);
+  // The frame put back still listens to its signal.
+  const reason = new Error("withdrawn");
+  controller.abort(reason);
+  await assert.rejects(second, (error) => error === reason);
+  queue.flush((frame) => {
+    sent.push(frame.byteLength);
+    return Promise.resolve();
+  }, () => true);
+  await third;
+  assert.deepEqual(sent, [1, 3]);
+});
+
+test("SendQueue's promises never become unhandled rejections", async () => {
+  const queue = new SendQueue();
+  const controller = new AbortController();
+  // None of these promises is awaited or given a handler.
+  queue.push(bytes(1), controller.signal);
+  queue.push(bytes(2));
+  queue.push(bytes(3));
+  controller.abort(new Error("withdrawn"));
+  queue.flush(() => Promise.reject(new Error("write failed")), () => {
+    queue.clear(new Error("closed"));
+    return true;
+  });
+  queue.push(bytes(4));
+  queue.clear(new Error("closed"));
+  // An unhandled rejection fails the test run on every runtime.
+  await new Promise((resolve) => setTimeout(resolve, 0));
 });
 
 test("SendQueue validates its limits", () => {

@@ -8,7 +8,8 @@ import {
   StatusEvent,
 } from "../client.ts";
 import { type Clock, systemClock } from "../clock.ts";
-import { type Connection, rejected } from "../connection.ts";
+import type { Connection } from "../connection.ts";
+import { handledPromise, rejected } from "../_promises.ts";
 import {
   ConnectionClosedError,
   QueueFullError,
@@ -628,7 +629,7 @@ export class MessageClient extends EventTarget
       const session = this.#ready();
       if (session) return session.conn.send(frame);
       this.#checkRoom(frame);
-      return new Promise<void>((resolve, reject) => {
+      return handledPromise<void>(({ resolve, reject }) => {
         const entry: Queued = {
           frame,
           call: undefined,
@@ -778,7 +779,7 @@ export class MessageClient extends EventTarget
     session: Session | undefined,
     pinned: boolean,
   ): Promise<Uint8Array> {
-    return new Promise<Uint8Array>((resolve, reject) => {
+    return handledPromise<Uint8Array>(({ resolve, reject }) => {
       const call: Call = {
         frame,
         pinned,

@@ -1,6 +1,7 @@
 import { checkDuration } from "../_options.ts";
 import { systemClock } from "../clock.ts";
-import { type Connection, rejected } from "../connection.ts";
+import type { Connection } from "../connection.ts";
+import { rejected } from "../_promises.ts";
 import { ConnectionClosedError } from "../errors.ts";
 import type { Framing } from "../framing/framing.ts";
 import type { NetAddr } from "../runtime/types.ts";

@@ -47,7 +47,9 @@ class NodeConn extends PushedConn {
     | { target: number; resolve(): void; reject(error: unknown): void }
     | undefined;
   #onWritten = (error?: Error | null) => {
-    if (error) return;
+    // Node calls back without an error for writes a destroy dropped: those
+    // bytes never reached the kernel, and `close` rejects their waiter.
+    if (error || this.#socket.destroyed) return;
     this.#completed++;
     const flushed = this.#flushed;
     if (flushed && this.#completed >= flushed.target) {

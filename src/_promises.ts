@@ -1,0 +1,33 @@
+// Every promise tether hands out that may reject without the caller awaiting
+// it is made here, marked handled: sending without awaiting is supported, and
+// an unhandled rejection would end a Deno or Node process and every
+// connection with it.
+
+function ignore(): void {}
+
+/** A rejected promise that is already marked as handled. */
+export function rejected(error: unknown): Promise<never> {
+  const promise = Promise.reject(error);
+  promise.catch(ignore);
+  return promise;
+}
+
+/** What settles a {@linkcode handledPromise}. */
+export interface Settlers<T> {
+  resolve(value: T | PromiseLike<T>): void;
+  reject(reason: unknown): void;
+}
+
+/**
+ * A new promise, marked as handled, settled through what `start` is given;
+ * resolving it with a promise that rejects is handled too.
+ */
+export function handledPromise<T>(
+  start: (settlers: Settlers<T>) => void,
+): Promise<T> {
+  const promise = new Promise<T>((resolve, reject) =>
+    start({ resolve, reject })
+  );
+  promise.catch(ignore);
+  return promise;
+}
