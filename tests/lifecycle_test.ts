@@ -39,6 +39,11 @@ function reach(client: Client, state: ClientState) {
   return within(client.waitFor(state), PATIENCE, `state ${state}`);
 }
 
+/** A handler that reads until the peer is done, dropping every frame. */
+async function drain(conn: Connection): Promise<void> {
+  for await (const _ of conn) { /* dropped */ }
+}
+
 /** A server that counts the frames it reads, echoing each. */
 async function countingEcho() {
   const done = deferred<number>();
@@ -173,7 +178,7 @@ test("aborting the client's signal cuts short a close() stuck on a peer that doe
   await using server = await serve(async (conn) => {
     stuck.resolve();
     await conn.closed;
-  });
+  }, { shutdownTimeout: 100 });
   const controller = new AbortController();
   const client = createClient({
     port: server.addr.port,
@@ -198,7 +203,9 @@ test("aborting the client's signal cuts short a close() stuck on a peer that doe
 });
 
 test("aborting a Connection cuts short its close() at once", async () => {
-  await using server = await serve((conn) => conn.closed);
+  await using server = await serve((conn) => conn.closed, {
+    shutdownTimeout: 100,
+  });
   const conn = await connect({ port: server.addr.port, closeTimeout: 0 });
   const frame = new Uint8Array(64 * 1024);
   for (let i = 0; i < 200; i++) conn.send(frame);
@@ -210,7 +217,9 @@ test("aborting a Connection cuts short its close() at once", async () => {
 });
 
 test("Connection.close() aborts with CloseTimeoutError when the peer does not read in time", async () => {
-  await using server = await serve((conn) => conn.closed);
+  await using server = await serve((conn) => conn.closed, {
+    shutdownTimeout: 100,
+  });
   const conn = await connect({
     port: server.addr.port,
     closeTimeout: 200,
@@ -247,7 +256,7 @@ test("an offline send() keeps a copy: the caller may reuse its buffer", async ()
 });
 
 test("client.close() does not wait for an onConnect that never finishes", async () => {
-  await using server = await serve((conn) => conn.closed);
+  await using server = await serve(drain);
   const entered = deferred<void>();
   const client = createClient({
     port: server.addr.port,
@@ -323,7 +332,7 @@ test("a failed write ends the connection: the client reconnects and queues witho
 });
 
 test("an onConnect slower than openTimeout fails the attempt with OpenTimeoutError", async () => {
-  await using server = await serve((conn) => conn.closed);
+  await using server = await serve(drain);
   const clock = new FakeClock();
   const entered = deferred<Connection>();
   const client = createClient({
@@ -359,7 +368,7 @@ test("an onConnect slower than openTimeout fails the attempt with OpenTimeoutErr
 });
 
 test("waitFor() with a signal leaves no listener behind", async () => {
-  await using server = await serve((conn) => conn.closed);
+  await using server = await serve(drain);
   const client = createClient({ port: server.addr.port });
   const controller = new AbortController();
   const signal = controller.signal;
