@@ -442,11 +442,13 @@ const MAX_BUFFERED_STATUSES = 256;
  *   reason of its `signal`, or because the client closed before it was
  *   written, was never sent and never will be.
  * - A `send()` that resolves was handed to the OS; if the link breaks before
- *   the peer reads it, it is lost. After {@linkcode Client.close} resolves
- *   with the reason `"closed"`, the server has read every such frame. A
- *   `send()` that rejects with the error of a breaking connection may or may
- *   not have reached the peer. Frames are never sent twice: nothing is
- *   replayed after a reconnect.
+ *   the peer reads it, it is lost. When {@linkcode Client.close} resolves
+ *   with the reason `"closed"` and no `error`, every such frame was written
+ *   before a FIN, and a server that closed its side within 2 s of it read
+ *   them all; a close cut short says why in `error`. A `send()` that
+ *   rejects with the error of a breaking connection may or may not have
+ *   reached the peer. Frames are never sent twice: nothing is replayed after
+ *   a reconnect.
  * - A failed write ends the connection: the client reconnects, and frames
  *   sent meanwhile wait in the queue.
  * - Frames the peer sent are delivered in order; what was in flight when a
@@ -564,7 +566,8 @@ export class Client extends EventTarget
       this.#userSignal = signal;
       signal.addEventListener("abort", this.#onUserAbort, { once: true });
     }
-    this.#running = this.#run();
+    // A bug here must not leave `closed` pending forever.
+    this.#running = this.#run().catch((error) => this.#stop("failed", error));
   }
 
   /** The current state. */
@@ -881,6 +884,8 @@ export class Client extends EventTarget
     conn: Connection,
   ): Promise<{ pumping: Promise<unknown> | undefined }> {
     this.#pending = conn;
+    // Stopped between the dial and now: #stop could not reach this one.
+    if (this.#stopping) throw this.#lifecycle.signal.reason;
     const timeout = this.#openTimeout;
     const deadline = timeout > 0
       ? this.#clock.setTimeout(
@@ -927,7 +932,10 @@ export class Client extends EventTarget
         await pumping;
         throw error;
       }
-      if (conn.signal.aborted) throw conn.signal.reason;
+      if (conn.signal.aborted) {
+        await pumping;
+        throw conn.signal.reason;
+      }
       return { pumping };
     } finally {
       this.#clock.clearTimeout(deadline);
@@ -945,11 +953,21 @@ export class Client extends EventTarget
     extra: Parameters<typeof dial>[1],
   ): Promise<Connection> {
     const lifecycle = this.#lifecycle.signal;
+    // A status listener may have stopped the client just now.
+    lifecycle.throwIfAborted();
     const attempt = new AbortController();
     const cancel = () => attempt.abort(lifecycle.reason);
     lifecycle.addEventListener("abort", cancel, { once: true });
     try {
-      return await dial({ ...this.#options, signal: attempt.signal }, extra);
+      const conn = await dial(
+        { ...this.#options, signal: attempt.signal },
+        extra,
+      );
+      if (lifecycle.aborted) {
+        conn.abort(lifecycle.reason);
+        throw lifecycle.reason;
+      }
+      return conn;
     } finally {
       lifecycle.removeEventListener("abort", cancel);
     }
@@ -965,7 +983,14 @@ export class Client extends EventTarget
     retry: number,
     outageStart: number,
   ): number | undefined {
-    if (!this.#reconnect || !this.#isRetriable(error)) {
+    let retriable: boolean;
+    try {
+      retriable = this.#reconnect && this.#isRetriable(error);
+    } catch (thrown) {
+      this.#stop("failed", thrown);
+      return undefined;
+    }
+    if (!retriable) {
       this.#stop("failed", error);
       return undefined;
     }
@@ -995,6 +1020,8 @@ export class Client extends EventTarget
   #sleep(ms: number): Promise<void> {
     const signal = this.#lifecycle.signal;
     return new Promise((resolve) => {
+      // A status listener may have stopped the client just now.
+      if (signal.aborted) return resolve();
       // Waiting to reconnect is work in progress: it keeps the process alive.
       const timer = this.#clock.setTimeout(done, ms, true);
       signal.addEventListener("abort", done, { once: true });
@@ -1135,6 +1162,15 @@ export class Client extends EventTarget
     void Promise.all([closing, this.#running]).then(() => {
       this.#userSignal?.removeEventListener("abort", this.#onUserAbort);
       this.#closing = undefined;
+      const ended = conn?.signal.reason;
+      // A close cut short (the peer did not read in time, a write failed)
+      // says so: what was accepted may not all have been read.
+      if (
+        this.#final!.reason === "closed" &&
+        ended !== undefined && !(ended instanceof ConnectionClosedError)
+      ) {
+        this.#final = { reason: "closed", error: ended };
+      }
       const { reason, error } = this.#final!;
       const cause = error ?? new ConnectionClosedError("use the client");
       // After a close or a failure the frames already received stay

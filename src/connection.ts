@@ -572,6 +572,9 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
       await this.#writer.end();
       await this.#conn.closeWrite();
       if (this.#phase !== "flushing") return;
+      // Everything accepted is written: from here on the linger's own bound
+      // ends the close, which is no failure.
+      systemClock.clearTimeout(deadline);
       this.#phase = "lingering";
       const left = timeout > 0
         ? timeout - (systemClock.now() - started)

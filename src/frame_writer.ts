@@ -21,7 +21,8 @@ export const BY_REFERENCE_SIZE = 256 * 1024;
  * documents.
  */
 export function owned(frame: Uint8Array): Uint8Array {
-  return frame.byteLength < BY_REFERENCE_SIZE ? frame.slice() : frame;
+  // Not `slice()`: a Node `Buffer`'s shares its memory.
+  return frame.byteLength < BY_REFERENCE_SIZE ? new Uint8Array(frame) : frame;
 }
 // A batch buffer grown past this is dropped after use rather than kept.
 const MAX_RETAINED_BUFFER_SIZE = 1024 * 1024;

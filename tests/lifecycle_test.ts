@@ -16,6 +16,7 @@ import {
   NetError,
   OpenTimeoutError,
 } from "../mod.ts";
+import { Buffer } from "node:buffer";
 import { spawn } from "node:child_process";
 import {
   closedPort,
@@ -32,6 +33,7 @@ import { deferred, within } from "./_async.ts";
 import { FakeClock, settle } from "./_fake_clock.ts";
 
 const PATIENCE = 20_000;
+const text = new TextDecoder();
 const FAST = { minTimeout: 10, maxTimeout: 50 };
 
 /** `client.waitFor(state)`, failing instead of hanging. */
@@ -463,4 +465,91 @@ test("sends nobody awaits never end the process, however they fail", async () =>
   ).finally(() => child.kill());
   assert.equal(code, 0, output);
   assert.equal(output.trim(), "ok");
+});
+
+test("close() from a status listener stops the client at once, before a dial or a backoff wait", async () => {
+  await using server = await serve(drain);
+  // Stopped while announcing a wait of a minute before the next attempt.
+  const waiting = createClient({
+    port: await closedPort(),
+    reconnect: { minTimeout: 60_000, maxTimeout: 60_000 },
+  });
+  waiting.addEventListener("status", () => {
+    if (waiting.status.nextDelay !== undefined) void waiting.close();
+  });
+  await within(waiting.closed, PATIENCE, "close() during the backoff");
+  // Stopped while announcing the second attempt, whose onConnect would never
+  // finish: no dial follows.
+  const faults = faultyRuntime(runtime);
+  faults.refuse(1);
+  const dialling = createClient({
+    port: server.addr.port,
+    runtime: faults.runtime,
+    reconnect: FAST,
+    openTimeout: 60_000,
+    onConnect: () => new Promise(() => {}),
+  });
+  dialling.addEventListener("status", () => {
+    const { attempt, nextDelay } = dialling.status;
+    if (attempt === 2 && nextDelay === undefined) void dialling.close();
+  });
+  await within(dialling.closed, PATIENCE, "close() before the dial");
+  assert.equal(faults.conns.length, 0);
+});
+
+test("an offline send() copies a Node Buffer too", async () => {
+  const port = await closedPort();
+  const client = createClient({ port, reconnect: FAST });
+  const buffer = Buffer.from("original");
+  const sent = client.send(buffer);
+  buffer.write("CHANGED!");
+  const received = deferred<string>();
+  await using _server = await serve(async (conn) => {
+    for await (const frame of conn) received.resolve(text.decode(frame));
+  }, { port });
+  await within(sent, PATIENCE, "the send");
+  assert.equal(await within(received.promise, PATIENCE, "frame"), "original");
+  await client.close();
+});
+
+test("a close whose peer read everything but never sent its FIN is no CloseTimeoutError", async () => {
+  await using server = await serve(async (conn) => {
+    for await (const _ of conn) { /* read, and never closed from here */ }
+    await new Promise(() => {});
+  }, { shutdownTimeout: 100 });
+  const conn = await connect({ port: server.addr.port, closeTimeout: 100 });
+  await conn.send("last");
+  await within(conn.close(), PATIENCE, "close()");
+  assert.ok(conn.signal.reason instanceof ConnectionClosedError);
+});
+
+test("a client's close() cut short by closeTimeout leaves the cause in its status", async () => {
+  await using server = await serve((conn) => conn.closed, {
+    shutdownTimeout: 100,
+  });
+  const client = createClient({
+    port: server.addr.port,
+    closeTimeout: 100,
+    maxWriteBuffer: 64 * 1024 * 1024,
+  });
+  await reach(client, "open");
+  for (let i = 0; i < 32; i++) client.send(new Uint8Array(1024 * 1024));
+  await within(client.close(), PATIENCE, "close()");
+  assert.equal(client.status.reason, "closed");
+  assert.ok(client.status.error instanceof CloseTimeoutError);
+});
+
+test("an isRetriable that throws closes the client with what it threw", async () => {
+  const thrown = new Error("policy bug");
+  const client = createClient({
+    port: await closedPort(),
+    reconnect: {
+      isRetriable: () => {
+        throw thrown;
+      },
+    },
+  });
+  const status = await within(client.closed, PATIENCE, "closed");
+  assert.equal(status.reason, "failed");
+  assert.equal(status.error, thrown);
 });
