@@ -419,6 +419,15 @@ export function layerProtocol(client: Client, layer: ProtocolLayer): void {
 
 const DEFAULT_OPEN_TIMEOUT = 30_000;
 
+// Every move a client's state may make, and the only ones: the run loop
+// moves between the first three, #stop to "closed", which is final.
+const TRANSITIONS: Record<ClientState, readonly ClientState[]> = {
+  connecting: ["connecting", "open", "closed"],
+  open: ["open", "reconnecting", "closed"],
+  reconnecting: ["reconnecting", "open", "closed"],
+  closed: [],
+};
+
 // Frames received but not yet read by the application; past this the
 // client stops reading and TCP pushes back on the server.
 const INBOX_SIZE = 1024;
@@ -781,6 +790,9 @@ export class Client extends EventTarget
   }
 
   #update(change: Partial<ClientStatus>): void {
+    const next = change.state ?? this.#status.state;
+    // A late report (a heartbeat's rtt after the close) changes nothing.
+    if (!TRANSITIONS[this.#status.state].includes(next)) return;
     this.#status = { ...this.#status, ...change };
     const status = this.#status;
     for (const watcher of this.#watchers) {
