@@ -6,12 +6,9 @@ import {
   resolveFraming,
 } from "./_options.ts";
 import { Connection, type HeartbeatFrames } from "./connection.ts";
-import {
-  CloseTimeoutError,
-  ConnectionClosedError,
-  IdleTimeoutError,
-  NetError,
-} from "./errors.ts";
+import { ErrorLog } from "./_error_log.ts";
+import { systemClock } from "./clock.ts";
+import { CloseTimeoutError, ConnectionClosedError } from "./errors.ts";
 import type { Framing } from "./framing/framing.ts";
 import { detectRuntime } from "./runtime/detect.ts";
 import type {
@@ -273,7 +270,7 @@ export interface ListenOptions {
    * Receives errors thrown by handlers, and errors of the accept loop (with
    * no connection).
    *
-   * @default {logs to console.error, except peers that reset, went away or failed the TLS handshake}
+   * @default {one line per error on console.error, at most 10 every 10 seconds and then a count; nothing for peers that reset, went away, idled, did not read or failed the TLS handshake; a stack only for errors that are not tether's}
    */
   onError?: (error: unknown, conn?: Connection) => void;
   /**
@@ -317,26 +314,6 @@ export interface Server extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-// Peers that vanish are part of a server's life, not errors worth a log line.
-const ROUTINE_CODES: ReadonlySet<string> = new Set([
-  "ECONNRESET",
-  "EPIPE",
-  "ECONNABORTED",
-  "ECLOSED",
-  // A client whose TLS handshake failed never became a connection.
-  "ETLS",
-]);
-
-function logError(error: unknown, conn?: Connection): void {
-  if (error instanceof NetError && ROUTINE_CODES.has(error.code)) return;
-  if (error instanceof IdleTimeoutError) return;
-  if (error instanceof CloseTimeoutError) return;
-  const peer = conn
-    ? ` from ${conn.remoteAddr.hostname}:${conn.remoteAddr.port}`
-    : "";
-  console.error(`tether: connection${peer} failed:`, error);
-}
-
 class TcpServer implements Server {
   readonly addr: NetAddr;
   readonly finished: Promise<void>;
@@ -348,6 +325,7 @@ class TcpServer implements Server {
   #maxConnections: number;
   #shutdownTimeout: number;
   #onError: (error: unknown, conn?: Connection) => void;
+  #log = new ErrorLog((...data) => console.error(...data), systemClock);
   #tasks = new Map<Connection, Promise<void>>();
   #stopping = new AbortController();
   #closing: Promise<void> | undefined;
@@ -372,7 +350,8 @@ class TcpServer implements Server {
     this.#maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     this.#shutdownTimeout = options.shutdownTimeout ??
       DEFAULT_SHUTDOWN_TIMEOUT;
-    this.#onError = options.onError ?? logError;
+    this.#onError = options.onError ??
+      ((error, conn) => this.#log.report(error, conn?.remoteAddr));
     this.finished = new Promise((resolve) => this.#resolveFinished = resolve);
     this.#accepting = this.#acceptLoop();
     const signal = options.signal;
@@ -476,7 +455,7 @@ class TcpServer implements Server {
     try {
       this.#onError(error, conn);
     } catch (reportError) {
-      logError(reportError, conn);
+      this.#log.report(reportError, conn?.remoteAddr);
     }
   }
 
@@ -505,6 +484,7 @@ class TcpServer implements Server {
       // Aborted handlers see their reads fail; their clean-up is awaited too.
       await this.#handlersDone();
     }
+    this.#log.flush();
     this.#resolveFinished();
   }
 
