@@ -1,5 +1,6 @@
 // Command-line flags shared by the examples; node:util and node:process work
 // unchanged on Deno, Bun and Node.
+import { readFileSync } from "node:fs";
 import process from "node:process";
 import { parseArgs } from "node:util";
 
@@ -38,10 +39,11 @@ export function exampleArgs(
     console.error(`${message}\n\n${usage}`);
     process.exit(2);
   };
+  const numeric = new Set(["port", ...Object.keys(numbers)]);
   let values;
   try {
     ({ values } = parseArgs({
-      args: process.argv.slice(2),
+      args: joinNegatives(process.argv.slice(2), numeric),
       options: {
         host: { type: "string", default: "127.0.0.1" },
         port: { type: "string", default: String(defaults.port) },
@@ -71,9 +73,9 @@ export function exampleArgs(
     console.log(usage);
     process.exit(0);
   }
-  const port = Number(values.port);
   const min = defaults.allowZeroPort ? 0 : 1;
-  if (!Number.isInteger(port) || port < min || port > 65535) {
+  const port = wholeNumber(values.port);
+  if (port === undefined || port < min || port > 65535) {
     fail(`--port must be an integer from ${min} to 65535: got ${values.port}`);
   }
   if (values.framing !== "length" && values.framing !== "line") {
@@ -82,11 +84,11 @@ export function exampleArgs(
   const extra: Record<string, number> = {};
   for (const name of Object.keys(numbers)) {
     const raw = (values as Record<string, unknown>)[name];
-    const value = Number(raw);
-    if (!Number.isFinite(value) || value < 0) {
-      fail(`--${name} must be a number of at least 0: got ${raw}`);
+    const value = wholeNumber(raw);
+    if (value === undefined || value < 0) {
+      fail(`--${name} must be a whole number of at least 0: got ${raw}`);
     }
-    extra[name] = value;
+    extra[name] = value!;
   }
   const files: Record<string, string> = {};
   for (const name of fileFlags) {
@@ -101,8 +103,75 @@ export function exampleArgs(
     files,
     switches,
     host: values.host as string,
-    port,
+    port: port!,
     framing: values.framing as "length" | "line",
     extra,
   };
+}
+
+/**
+ * A number written in decimal digits, as people write them; `0x1B58`, `1e3`
+ * or `1.5` are not read as something else than what they look like.
+ */
+function wholeNumber(raw: unknown): number | undefined {
+  return typeof raw === "string" && /^-?\d+$/.test(raw)
+    ? Number(raw)
+    : undefined;
+}
+
+// `--flag -5` would read `-5` as a flag of its own: it becomes `--flag=-5`,
+// and the value is refused for what it is.
+function joinNegatives(args: string[], numeric: Set<string>): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const next = args[i + 1];
+    if (
+      arg.startsWith("--") && numeric.has(arg.slice(2)) &&
+      next !== undefined && /^-\d/.test(next)
+    ) {
+      joined.push(`${arg}=${next}`);
+      i++;
+    } else {
+      joined.push(arg);
+    }
+  }
+  return joined;
+}
+
+/** The text of the file a flag names, or an exit with one line saying why not. */
+export function readFlagFile(
+  flag: string,
+  path: string,
+  usage: string,
+): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    console.error(`cannot read --${flag} ${path}: ${reason}\n\n${usage}`);
+    return process.exit(2);
+  }
+}
+
+/**
+ * What `start` returns, or an exit with one line on stderr: options the
+ * library refuses (its `RangeError` or `TypeError`) with the usage and code
+ * 2, anything else (an address in use, a bad certificate) with code 1.
+ */
+export async function started<T>(
+  start: () => Promise<T> | T,
+  usage: string,
+): Promise<T> {
+  try {
+    return await start();
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    if (error instanceof RangeError || error instanceof TypeError) {
+      console.error(`${message}\n\n${usage}`);
+      return process.exit(2);
+    }
+    console.error(`cannot start: ${message}`);
+    return process.exit(1);
+  }
 }

@@ -21,7 +21,7 @@
 import process from "node:process";
 import { createInterface } from "node:readline";
 import { createClient } from "../mod.ts";
-import { exampleArgs } from "./_args.ts";
+import { exampleArgs, started } from "./_args.ts";
 
 const USAGE =
   `usage: client.ts [--host 127.0.0.1] [--port 8080] [--framing length|line]
@@ -35,12 +35,13 @@ const interval = extra["heartbeat-interval"]!;
 const timeout = extra["heartbeat-timeout"]!;
 const decoder = new TextDecoder();
 
-const client = createClient({
-  hostname: host,
-  port,
-  framing,
-  heartbeat: interval > 0 ? { interval, timeout } : false,
-});
+const client = await started(() =>
+  createClient({
+    hostname: host,
+    port,
+    framing,
+    heartbeat: interval > 0 ? { interval, timeout } : false,
+  }), USAGE);
 // Replies still due: for lines queued or written. Lines written to a
 // connection that then broke get no reply (the link lost them), so they stop
 // counting when the client leaves the open state.
@@ -57,6 +58,15 @@ let state = client.state;
 console.error(`state: ${state}`);
 client.addEventListener("status", (event) => {
   const status = (event as unknown as { status: typeof client.status }).status;
+  // Each failed attempt says why, or a refused port looks like a hang.
+  if (status.nextDelay !== undefined) {
+    const { error, attempt, nextDelay } = status;
+    console.error(
+      `attempt ${attempt} failed: ${
+        error instanceof Error ? error.message : error
+      }; retrying in ${nextDelay} ms`,
+    );
+  }
   if (status.state === state) return;
   if (state === "open" && written > 0) {
     console.error(`lost with the connection: ${written} replies`);

@@ -15,7 +15,6 @@
  * `\r`, is reported on stderr and ends its connection once the frames before
  * it are echoed.
  */
-import { readFileSync } from "node:fs";
 import process from "node:process";
 import {
   type Connection,
@@ -24,7 +23,7 @@ import {
   DEFAULT_MAX_CONNECTIONS,
   listen,
 } from "../mod.ts";
-import { exampleArgs } from "./_args.ts";
+import { exampleArgs, readFlagFile, started } from "./_args.ts";
 
 const USAGE =
   `usage: echo_server.ts [--host 127.0.0.1] [--port 7000] [--framing length|line]
@@ -71,38 +70,40 @@ function echo(conn: Connection, frame: Uint8Array): boolean {
   return true;
 }
 
-const server = await listen({
-  hostname: host,
-  port,
-  framing,
-  frameTimeout: extra["frame-timeout"]!,
-  idleTimeout: extra["idle-timeout"]!,
-  maxConnections: extra["max-connections"]!,
-  ...(cert && key
-    ? {
-      tls: {
-        cert: readFileSync(cert, "utf8"),
-        key: readFileSync(key, "utf8"),
-      },
-    }
-    : {}),
-  // Returning from a handler closes its connection after the replies
-  // already sent are written.
-  handler: switches["per-frame"]
-    ? async (conn) => {
-      // The plain way: a frame per step.
-      for await (const frame of conn) if (!echo(conn, frame)) return;
-    }
-    : async (conn) => {
-      // A batch per step: every frame that one read from the socket brought,
-      // with no promise per frame. Replies are not awaited one by one: the
-      // connection sends a batch's replies in a single write. `send()` copies
-      // each frame, so the next batch may be read into the same memory.
-      for await (const frames of conn.batches({ reuseBuffer: true })) {
-        for (const frame of frames) if (!echo(conn, frame)) return;
+const server = await started(() =>
+  listen({
+    hostname: host,
+    port,
+    framing,
+    frameTimeout: extra["frame-timeout"]!,
+    idleTimeout: extra["idle-timeout"]!,
+    maxConnections: extra["max-connections"]!,
+    ...(cert && key
+      ? {
+        tls: {
+          cert: readFlagFile("tls-cert", cert, USAGE),
+          key: readFlagFile("tls-key", key, USAGE),
+        },
       }
-    },
-});
+      : {}),
+    // Returning from a handler closes its connection after the replies
+    // already sent are written.
+    handler: switches["per-frame"]
+      ? async (conn) => {
+        // The plain way: a frame per step.
+        for await (const frame of conn) if (!echo(conn, frame)) return;
+      }
+      : async (conn) => {
+        // A batch per step: every frame that one read from the socket brought,
+        // with no promise per frame. Replies are not awaited one by one: the
+        // connection sends a batch's replies in a single write. `send()` copies
+        // each frame, so the next batch may be read into the same memory.
+        for await (const frames of conn.batches({ reuseBuffer: true })) {
+          for (const frame of frames) if (!echo(conn, frame)) return;
+        }
+      },
+  }), USAGE);
+
 console.log(`listening on ${server.addr.hostname}:${server.addr.port}`);
 
 process.once("SIGINT", async () => {

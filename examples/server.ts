@@ -13,7 +13,7 @@
  */
 import process from "node:process";
 import { listen } from "../mod.ts";
-import { exampleArgs } from "./_args.ts";
+import { exampleArgs, started } from "./_args.ts";
 
 const USAGE =
   "usage: server.ts [--host 127.0.0.1] [--port 8080] [--framing length|line]";
@@ -23,26 +23,28 @@ const { host, port, framing } = exampleArgs(USAGE, {
 });
 const decoder = new TextDecoder();
 
-const server = await listen({
-  hostname: host,
-  port,
-  framing,
-  // Answers the clients' heartbeat pings ("PING" → "PONG").
-  heartbeat: true,
-  handler: async (conn) => {
-    const peer = `${conn.remoteAddr.hostname}:${conn.remoteAddr.port}`;
-    console.log(`connected: ${peer}`);
-    try {
-      for await (const frame of conn) {
-        const message = decoder.decode(frame);
-        if (message === "exit") break;
-        conn.send(`received: ${message}`);
+const server = await started(() =>
+  listen({
+    hostname: host,
+    port,
+    framing,
+    // Answers the clients' heartbeat pings ("PING" → "PONG").
+    heartbeat: true,
+    handler: async (conn) => {
+      const peer = `${conn.remoteAddr.hostname}:${conn.remoteAddr.port}`;
+      console.log(`connected: ${peer}`);
+      try {
+        for await (const frame of conn) {
+          const message = decoder.decode(frame);
+          if (message === "exit") break;
+          conn.send(`received: ${message}`);
+        }
+      } finally {
+        console.log(`disconnected: ${peer}`);
       }
-    } finally {
-      console.log(`disconnected: ${peer}`);
-    }
-  },
-});
+    },
+  }), USAGE);
+
 console.log(`listening on ${server.addr.hostname}:${server.addr.port}`);
 
 process.once("SIGINT", async () => {

@@ -555,8 +555,16 @@ export class Client extends EventTarget
         ping: toBytes(heartbeat.ping ?? "PING"),
         pong: toBytes(heartbeat.pong ?? "PONG"),
       };
-      checkDuration("connect", "heartbeat.interval", resolved.interval);
-      checkDuration("connect", "heartbeat.timeout", resolved.timeout);
+      for (const name of ["interval", "timeout"] as const) {
+        const value = resolved[name];
+        checkDuration("connect", `heartbeat.${name}`, value);
+        // A zero wait declares every live link dead at its first ping.
+        if (value === 0) {
+          throw new RangeError(
+            `Cannot connect as 'heartbeat.${name}' must be at least 1 millisecond: current value is 0 (heartbeat: false turns heartbeats off)`,
+          );
+        }
+      }
       this.#heartbeat = resolved;
     }
     this.#onConnect = options.onConnect;

@@ -33,15 +33,15 @@ import { HeartbeatTimeoutError } from "./errors.ts";
  */
 export interface HeartbeatOptions {
   /**
-   * Milliseconds without any incoming frame after which a ping is sent. A
-   * link that carries traffic is never pinged.
+   * Milliseconds without any incoming frame after which a ping is sent, at
+   * least 1. A link that carries traffic is never pinged.
    *
    * @default {30000}
    */
   interval?: number;
   /**
    * Milliseconds to wait for any frame after a ping before the link is
-   * declared dead with {@linkcode HeartbeatTimeoutError}.
+   * declared dead with {@linkcode HeartbeatTimeoutError}, at least 1.
    *
    * @default {10000}
    */
