@@ -19,6 +19,7 @@ import process from "node:process";
 import {
   type Connection,
   DEFAULT_FRAME_TIMEOUT,
+  DEFAULT_HEARTBEAT_TIMEOUT,
   DEFAULT_IDLE_TIMEOUT,
   DEFAULT_MAX_CONNECTIONS,
   listen,
@@ -29,6 +30,7 @@ const USAGE =
   `usage: echo_server.ts [--host 127.0.0.1] [--port 7000] [--framing length|line]
                       [--tls-cert cert.pem --tls-key key.pem]
                       [--frame-timeout ms] [--idle-timeout ms] [--max-connections n]
+                      [--heartbeat-interval ms] [--heartbeat-timeout ms] [--max-frame-rate n]
                       [--per-frame]`;
 const { host, port, framing, files, extra, switches } = exampleArgs(USAGE, {
   port: 7000,
@@ -39,8 +41,13 @@ const { host, port, framing, files, extra, switches } = exampleArgs(USAGE, {
     "frame-timeout": DEFAULT_FRAME_TIMEOUT,
     "idle-timeout": DEFAULT_IDLE_TIMEOUT,
     "max-connections": DEFAULT_MAX_CONNECTIONS,
+    "heartbeat-interval": 0,
+    "heartbeat-timeout": DEFAULT_HEARTBEAT_TIMEOUT,
+    "max-frame-rate": 0,
   },
 });
+const interval = extra["heartbeat-interval"]!;
+const timeout = extra["heartbeat-timeout"]!;
 const cert = files["tls-cert"];
 const key = files["tls-key"];
 if ((cert === undefined) !== (key === undefined)) {
@@ -78,6 +85,9 @@ const server = await started(() =>
     frameTimeout: extra["frame-timeout"]!,
     idleTimeout: extra["idle-timeout"]!,
     maxConnections: extra["max-connections"]!,
+    maxFrameRate: extra["max-frame-rate"]!,
+    // Pings are answered, not echoed, only when probing is asked for.
+    ...(interval > 0 ? { heartbeat: { interval, timeout } } : {}),
     ...(cert && key
       ? {
         tls: {

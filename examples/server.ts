@@ -12,15 +12,23 @@
  * gracefully.
  */
 import process from "node:process";
-import { listen } from "../mod.ts";
+import { DEFAULT_HEARTBEAT_TIMEOUT, listen } from "../mod.ts";
 import { exampleArgs, started } from "./_args.ts";
 
 const USAGE =
-  "usage: server.ts [--host 127.0.0.1] [--port 8080] [--framing length|line]";
-const { host, port, framing } = exampleArgs(USAGE, {
+  `usage: server.ts [--host 127.0.0.1] [--port 8080] [--framing length|line]
+                 [--heartbeat-interval ms] [--heartbeat-timeout ms] [--max-frame-rate n]`;
+const { host, port, framing, extra } = exampleArgs(USAGE, {
   port: 8080,
   allowZeroPort: true,
+  numbers: {
+    "heartbeat-interval": 0,
+    "heartbeat-timeout": DEFAULT_HEARTBEAT_TIMEOUT,
+    "max-frame-rate": 0,
+  },
 });
+const interval = extra["heartbeat-interval"]!;
+const timeout = extra["heartbeat-timeout"]!;
 const decoder = new TextDecoder();
 
 const server = await started(() =>
@@ -28,8 +36,10 @@ const server = await started(() =>
     hostname: host,
     port,
     framing,
-    // Answers the clients' heartbeat pings ("PING" → "PONG").
-    heartbeat: true,
+    // Answers the clients' heartbeat pings ("PING" → "PONG"); with an
+    // interval, also pings silent clients and drops those that do not answer.
+    heartbeat: interval > 0 ? { interval, timeout } : true,
+    maxFrameRate: extra["max-frame-rate"]!,
     handler: async (conn) => {
       const peer = `${conn.remoteAddr.hostname}:${conn.remoteAddr.port}`;
       console.log(`connected: ${peer}`);

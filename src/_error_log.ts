@@ -1,6 +1,7 @@
 import type { Clock } from "./clock.ts";
 import {
   CloseTimeoutError,
+  HeartbeatTimeoutError,
   IdleTimeoutError,
   NetError,
   TetherError,
@@ -50,6 +51,7 @@ export class ErrorLog {
     if (error instanceof NetError && ROUTINE_CODES.has(error.code)) return;
     if (error instanceof IdleTimeoutError) return;
     if (error instanceof CloseTimeoutError) return;
+    if (error instanceof HeartbeatTimeoutError) return;
     if (this.#timer === undefined) {
       // A log that waits must not keep a process alive.
       this.#timer = this.#clock.setTimeout(

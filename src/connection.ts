@@ -1,4 +1,4 @@
-import { type Deadline, Deadlines } from "./_deadlines.ts";
+import { type Deadline, Deadlines, heapClock } from "./_deadlines.ts";
 import { rejected } from "./_promises.ts";
 import { systemClock } from "./clock.ts";
 import {
@@ -9,6 +9,7 @@ import {
 } from "./errors.ts";
 import { FrameReader } from "./frame_reader.ts";
 import { FrameWriter } from "./frame_writer.ts";
+import { Heartbeat } from "./heartbeat.ts";
 import type { Framing } from "./framing/framing.ts";
 import { lengthPrefixed } from "./framing/length_prefixed.ts";
 import type { Conn, NetAddr } from "./runtime/types.ts";
@@ -25,6 +26,8 @@ const DEFAULT_CLOSE_TIMEOUT = 10_000;
 // connection would cost an idle connection more than its buffers. Idle
 // connections do not keep the process alive.
 const idleDeadlines = new Deadlines(systemClock, false);
+// Heartbeat probes time out on the same heap.
+const probeClock = heapClock(idleDeadlines, systemClock);
 
 /**
  * Options for {@linkcode Connection}.
@@ -203,6 +206,16 @@ export interface HeartbeatFrames {
   pong: Uint8Array;
   /** Called when a pong arrives. */
   onPong?: () => void;
+  /**
+   * Milliseconds without incoming bytes, while the connection reads, after
+   * which the peer is sent a ping; set with `timeout` to probe the peer.
+   */
+  interval?: number;
+  /**
+   * Milliseconds after a ping within which something must arrive, or the
+   * connection is aborted with {@linkcode HeartbeatTimeoutError}.
+   */
+  timeout?: number;
 }
 
 /**
@@ -331,6 +344,8 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   // Made only for a connection given a signal: a closure per connection
   // adds up over thousands of them.
   #onUserAbort: (() => void) | undefined;
+  // Pings a silent peer, for a connection given an interval and a timeout.
+  #probe: Heartbeat | undefined;
 
   /**
    * Wraps a runtime connection. Most code gets its connections from
@@ -361,6 +376,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
         onChunk: (now) => {
           this.#lastActivity = now;
           this.#onActivity?.();
+          this.#probe?.activity();
         },
         onDry: () => {
           if (!this.#backlog?.()) this.#writer.uncork();
@@ -375,6 +391,21 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     );
     const idleTimeout = options.idleTimeout ?? 0;
     if (idleTimeout > 0) this.#watchIdle(idleTimeout);
+    const { interval = 0, timeout = 0 } = heartbeat ?? {};
+    if (heartbeat && interval > 0 && timeout > 0) {
+      this.#probe = new Heartbeat({ interval, timeout }, probeClock, {
+        ping: () => {
+          try {
+            void this.#enqueue(heartbeat.ping);
+          } catch {
+            // The write side is closed: the close under way ends it all.
+          }
+        },
+        rtt: () => {},
+        dead: (error) => this.abort(error),
+        listening: () => this.#frames.waitingSince !== undefined,
+      });
+    }
     this.#writer = new FrameWriter(
       this.framing,
       options.maxWriteBuffer ?? DEFAULT_MAX_WRITE_BUFFER,
@@ -442,6 +473,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
         return true;
       }
       if (equalBytes(frame, pong)) {
+        this.#probe?.pong();
         onPong?.();
         return true;
       }
@@ -629,6 +661,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
       this.#userSignal?.removeEventListener("abort", this.#onUserAbort);
     }
     if (this.#idleWatch) idleDeadlines.remove(this.#idleWatch);
+    this.#probe?.stop();
     this.#controller.abort(reason);
     this.#conn.close();
     this.#frames.end();

@@ -997,25 +997,29 @@ export class NetError extends TetherError {
    * @param code The normalised OS condition.
    * @param operation The operation that failed.
    * @param address The address involved, if known.
-   * @param options Standard error options; `cause` is the runtime's error.
+   * @param options Standard error options; `cause` is the runtime's error,
+   * and `reason` says what went wrong where the code alone would mislead.
    */
   constructor(
     code: NetErrorCode,
     operation: NetOperation,
     address?: { hostname: string; port: number },
-    options?: ErrorOptions,
+    options?: ErrorOptions & { reason?: string },
   ) {
     const where = address
       ? ` ${operation === "listen" ? "on" : "to"} ${
         formatAddress(address.hostname, address.port)
       }`
       : "";
+    // One line, though some runtimes spread OpenSSL's detail over several.
     const detail = options?.cause instanceof Error
-      ? `: ${options.cause.message}`
+      ? `: ${options.cause.message.trim().replace(/\s*\n\s*/g, " ")}`
       : "";
     super(
       code,
-      `Cannot ${operation}${where} as the ${describe(code)} (${code})${detail}`,
+      `Cannot ${operation}${where} as the ${
+        options?.reason ?? describe(code)
+      } (${code})${detail}`,
       options,
     );
     this.name = "NetError";

@@ -106,6 +106,11 @@ export interface HeartbeatTarget {
   rtt(ms: number): void;
   /** The link is dead: tear it down with `error`. */
   dead(error: HeartbeatTimeoutError): void;
+  /**
+   * Whether the connection reads now, so that silence is the peer's; while
+   * it does not, no ping goes out and no timeout fires.
+   */
+  listening?(): boolean;
 }
 
 /**
@@ -132,18 +137,18 @@ export class Heartbeat {
     options: { interval: number; timeout: number },
     clock: Clock,
     target: HeartbeatTarget,
-    signal: AbortSignal,
+    signal?: AbortSignal,
   ) {
     this.#interval = options.interval;
     this.#timeout = options.timeout;
     this.#clock = clock;
     this.#target = target;
     this.#lastActivity = clock.now();
-    if (signal.aborted) {
+    if (signal?.aborted) {
       this.#stopped = true;
       return;
     }
-    signal.addEventListener("abort", () => this.stop(), { once: true });
+    signal?.addEventListener("abort", () => this.stop(), { once: true });
     this.#arm(this.#interval);
   }
 
@@ -184,6 +189,13 @@ export class Heartbeat {
   #check(): void {
     const now = this.#clock.now();
     if (this.#suspended) {
+      this.#arm(this.#interval);
+      return;
+    }
+    if (this.#target.listening?.() === false) {
+      // A pong may wait unread: the next round starts from now.
+      this.#pingSentAt = undefined;
+      this.#lastActivity = now;
       this.#arm(this.#interval);
       return;
     }

@@ -8,6 +8,7 @@ import {
 import { Connection, type HeartbeatFrames } from "./connection.ts";
 import { ErrorLog } from "./_error_log.ts";
 import { systemClock } from "./clock.ts";
+import { DEFAULT_HEARTBEAT_TIMEOUT } from "./heartbeat.ts";
 import { CloseTimeoutError, ConnectionClosedError } from "./errors.ts";
 import type { Framing } from "./framing/framing.ts";
 import { detectRuntime } from "./runtime/detect.ts";
@@ -200,11 +201,23 @@ export interface ListenOptions {
    * with `pong` and not delivered to the handler. `true` uses the classic
    * `PING` and `PONG`.
    *
+   * With an `interval`, the server also probes its clients: a connection
+   * that received nothing for `interval` milliseconds while its handler
+   * reads is sent a ping, and one that receives nothing within `timeout`
+   * milliseconds after it (default 10 000) is aborted with
+   * `HeartbeatTimeoutError`, freeing its slot. Its clients must answer pings
+   * (a `createClient()` with heartbeats does).
+   *
    * @default {false}
    */
   heartbeat?:
     | boolean
-    | { ping?: Uint8Array | string; pong?: Uint8Array | string };
+    | {
+      ping?: Uint8Array | string;
+      pong?: Uint8Array | string;
+      interval?: number;
+      timeout?: number;
+    };
   /**
    * Milliseconds a connection may wait for incoming bytes before it is
    * aborted with {@linkcode IdleTimeoutError}; `0` never. Time the handler
@@ -270,7 +283,7 @@ export interface ListenOptions {
    * Receives errors thrown by handlers, and errors of the accept loop (with
    * no connection).
    *
-   * @default {one line per error on console.error, at most 10 every 10 seconds and then a count; nothing for peers that reset, went away, idled, did not read or failed the TLS handshake; a stack only for errors that are not tether's}
+   * @default {one line per error on console.error, at most 10 every 10 seconds and then a count; nothing for peers that reset, went away, idled, stopped answering pings, did not read or failed the TLS handshake; a stack only for errors that are not tether's}
    */
   onError?: (error: unknown, conn?: Connection) => void;
   /**
@@ -342,10 +355,17 @@ class TcpServer implements Server {
     this.#framing = framing;
     const heartbeat = options.heartbeat;
     if (heartbeat) {
-      const { ping = "PING", pong = "PONG" } = heartbeat === true
-        ? {}
-        : heartbeat;
-      this.#heartbeat = { ping: toBytes(ping), pong: toBytes(pong) };
+      const {
+        ping = "PING",
+        pong = "PONG",
+        interval = 0,
+        timeout = DEFAULT_HEARTBEAT_TIMEOUT,
+      } = heartbeat === true ? {} : heartbeat;
+      this.#heartbeat = {
+        ping: toBytes(ping),
+        pong: toBytes(pong),
+        ...(interval > 0 ? { interval, timeout } : {}),
+      };
     }
     this.#maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     this.#shutdownTimeout = options.shutdownTimeout ??
@@ -580,6 +600,16 @@ export async function listen(options: ListenOptions): Promise<Server> {
   checkDuration("listen", "idleTimeout", options.idleTimeout ?? 0);
   checkDuration("listen", "frameTimeout", options.frameTimeout ?? 0);
   checkDuration("listen", "closeTimeout", options.closeTimeout ?? 0);
+  const { heartbeat } = options;
+  if (typeof heartbeat === "object") {
+    checkDuration("listen", "heartbeat.interval", heartbeat.interval ?? 0);
+    checkDuration("listen", "heartbeat.timeout", heartbeat.timeout ?? 1);
+    if (heartbeat.timeout === 0) {
+      throw new RangeError(
+        "Cannot listen as 'heartbeat.timeout' must be at least 1 millisecond: current value is 0",
+      );
+    }
+  }
   checkLimit("listen", "maxFrameRate", options.maxFrameRate ?? 0);
   checkLimit("listen", "maxWriteBuffer", options.maxWriteBuffer ?? 1);
   const framing = resolveFraming(options.framing);

@@ -9,8 +9,11 @@ import {
   closedPort,
   EXAMPLE_RUNTIMES,
   exampleCommand,
+  HOST,
   ROOT,
+  runtime,
   runToEnd,
+  startExample,
 } from "./_utils.ts";
 import { within } from "./_async.ts";
 
@@ -101,4 +104,33 @@ for (const name of EXAMPLE_RUNTIMES) {
       child.kill("SIGKILL");
     }
   });
+}
+
+for (const name of EXAMPLE_RUNTIMES) {
+  for (const script of ["server.ts", "echo_server.ts"]) {
+    test(`examples/${script} --heartbeat-interval on ${name} drops a client that does not answer`, async () => {
+      await using server = await startExample(name, script, [
+        "--port",
+        "0",
+        "--heartbeat-interval",
+        "100",
+        "--heartbeat-timeout",
+        "100",
+      ]);
+      const peer = await runtime.connect({ hostname: HOST, port: server.port });
+      try {
+        const reader = peer.readable.getReader();
+        // The ping comes, goes unanswered, and the server hangs up.
+        const ended = (async () => {
+          while (true) {
+            const { done } = await reader.read();
+            if (done) return;
+          }
+        })().catch(() => {});
+        await within(ended, 30_000, "the server's hang-up");
+      } finally {
+        peer.close();
+      }
+    });
+  }
 }

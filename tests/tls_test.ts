@@ -14,6 +14,7 @@ import {
   NetError,
 } from "../mod.ts";
 import {
+  closedPort,
   echo,
   EXAMPLE_RUNTIMES,
   HOST,
@@ -99,6 +100,7 @@ function makeCertificates() {
     dir,
     path,
     ca: readFileSync(path("ca.pem"), "utf8"),
+    caKey: readFileSync(path("ca.key"), "utf8"),
     cert: readFileSync(path("cert.pem"), "utf8"),
     key: readFileSync(path("key.pem"), "utf8"),
   };
@@ -156,6 +158,75 @@ test("connect({ tls }) rejects an untrusted certificate with NetError ETLS", {
   await trusted.send("still serving");
   assert.equal(text.decode((await take(trusted, 1))[0]), "still serving");
 });
+
+const invalidSettings = {
+  "a garbage certificate": () => ({
+    cert: "not a certificate",
+    key: certs!.key,
+  }),
+  "an empty certificate": () => ({ cert: "", key: certs!.key }),
+  "a garbage key": () => ({ cert: certs!.cert, key: "not a key" }),
+  "a key that does not match the certificate": () => ({
+    cert: certs!.cert,
+    key: certs!.caKey,
+  }),
+};
+
+for (const [name, settings] of Object.entries(invalidSettings)) {
+  test(`listen({ tls }) rejects ${name} with NetError ETLS and binds nothing`, {
+    skip,
+  }, async () => {
+    const port = await closedPort();
+    await assert.rejects(
+      listen({ hostname: HOST, port, tls: settings(), handler: echo }),
+      (error: unknown) => {
+        assert.ok(error instanceof NetError, String(error));
+        assert.equal(error.code, "ETLS");
+        assert.equal(error.operation, "listen");
+        assert.ok(error.cause instanceof Error, String(error.cause));
+        assert.match(
+          error.message,
+          new RegExp(
+            `^Cannot listen on 127\\.0\\.0\\.1:${port} as the TLS certificate or key is invalid \\(ETLS\\): \\S[^\\n]*$`,
+          ),
+        );
+        return true;
+      },
+    );
+    // The port is still free: the failed listen bound nothing.
+    await using server = await listen({ hostname: HOST, port, handler: echo });
+    assert.equal(server.addr.port, port);
+  });
+}
+
+const invalidCaCerts = {
+  "garbage CA certificates": ["garbage"],
+  "a truncated CA certificate": ["-----BEGIN CERTIFICATE-----\nAAAA\n"],
+};
+
+for (const [name, caCerts] of Object.entries(invalidCaCerts)) {
+  test(`connect({ tls }) rejects ${name} with NetError ETLS`, {
+    skip,
+  }, async () => {
+    const { cert, key } = certs!;
+    await using server = await listen({
+      hostname: HOST,
+      port: 0,
+      tls: { cert, key },
+      handler: echo,
+    });
+    await assert.rejects(
+      connect({ port: server.addr.port, tls: { caCerts } }),
+      (error: unknown) => {
+        assert.ok(error instanceof NetError, String(error));
+        assert.equal(error.code, "ETLS");
+        assert.equal(error.operation, "connect");
+        assert.ok(error.cause instanceof Error, String(error.cause));
+        return true;
+      },
+    );
+  });
+}
 
 test("createClient({ tls }) reconnects and heartbeats over TLS", {
   skip,

@@ -72,6 +72,36 @@ export function toNetError(
   );
 }
 
+// What is wrong when a runtime refuses the TLS settings of an operation.
+const INVALID_TLS = {
+  listen: "TLS certificate or key is invalid",
+  connect: "TLS settings are invalid",
+} as const;
+
+/**
+ * Turns an error a runtime raised while it took in TLS settings, before any
+ * handshake, into a {@linkcode NetError}. A TLS or unnamed error there means
+ * the settings are invalid, and the message says so rather than blame a
+ * handshake that never happened.
+ */
+export function toTlsSettingsError(
+  error: unknown,
+  operation: keyof typeof INVALID_TLS,
+  address: NetAddr,
+): unknown {
+  const net = toNetError(error, operation, address);
+  if (
+    !(net instanceof NetError) ||
+    (net.code !== "ETLS" && net.code !== "EUNKNOWN")
+  ) {
+    return net;
+  }
+  return new NetError("ETLS", operation, net.address ?? address, {
+    cause: error,
+    reason: INVALID_TLS[operation],
+  });
+}
+
 /** The error for an operation on a socket this side already closed. */
 export function closedError(operation: NetOperation): NetError {
   return new NetError("ECLOSED", operation);

@@ -16,7 +16,7 @@
  */
 import { NetError } from "../errors.ts";
 import { AcceptQueue } from "./_accept_queue.ts";
-import { closedError, toNetError } from "./_net_error.ts";
+import { closedError, toNetError, toTlsSettingsError } from "./_net_error.ts";
 import { PushedConn } from "./_pushed_conn.ts";
 import { acceptAll, RESOLVED } from "./_streams.ts";
 import type {
@@ -286,21 +286,33 @@ export const bunRuntime: Runtime = {
           );
         };
       }
-      bunNet().connect({
-        hostname,
-        port,
-        allowHalfOpen: true,
-        socket,
-        ...(tls
-          ? {
-            tls: {
-              serverName: tls.serverName ?? hostname,
-              rejectUnauthorized: true,
-              ...(tls.caCerts ? { ca: tls.caCerts } : {}),
-            },
-          }
-          : {}),
-      }).then(
+      let connecting: Promise<BunSocket>;
+      try {
+        connecting = bunNet().connect({
+          hostname,
+          port,
+          allowHalfOpen: true,
+          socket,
+          ...(tls
+            ? {
+              tls: {
+                serverName: tls.serverName ?? hostname,
+                rejectUnauthorized: true,
+                ...(tls.caCerts ? { ca: tls.caCerts } : {}),
+              },
+            }
+            : {}),
+        });
+      } catch (error) {
+        // Bun throws before it dials when it cannot use the CA certificates.
+        finish(
+          tls
+            ? toTlsSettingsError(error, "connect", address)
+            : toNetError(error, "connect", address),
+        );
+        return;
+      }
+      connecting.then(
         (raw) => {
           if (opened) return;
           raw.terminate();
@@ -314,7 +326,11 @@ export const bunRuntime: Runtime = {
     try {
       return Promise.resolve(new BunListener(options));
     } catch (error) {
-      return Promise.reject(toNetError(error, "listen", options));
+      return Promise.reject(
+        options.tls
+          ? toTlsSettingsError(error, "listen", options)
+          : toNetError(error, "listen", options),
+      );
     }
   },
 };

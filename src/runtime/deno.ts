@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { closedError, toNetError } from "./_net_error.ts";
+import { closedError, toNetError, toTlsSettingsError } from "./_net_error.ts";
 import { acceptAll, pulled, RESOLVED, writableFor } from "./_streams.ts";
 import type {
   ChunkSink,
@@ -352,12 +352,14 @@ export const denoRuntime: Runtime = {
     // `startTls` can be closed if the signal fires during the handshake.
     const onAbort = () => conn.close();
     signal?.addEventListener("abort", onAbort, { once: true });
+    let started = false;
     try {
       const secure = await denoNet().startTls(conn, {
         hostname: tls.serverName ?? hostname,
         ...(tls.caCerts ? { caCerts: tls.caCerts } : {}),
       });
       conn = secure;
+      started = true;
       await secure.handshake();
       return new DenoConn(secure);
     } catch (error) {
@@ -367,7 +369,11 @@ export const denoRuntime: Runtime = {
         // Already closed by the abort or by the failed handshake.
       }
       if (signal?.aborted) throw signal.reason;
-      throw toNetError(error, "connect", { hostname, port });
+      // `startTls` checks the CA certificates and server name, and fails
+      // before any handshake when it cannot use them.
+      throw started
+        ? toNetError(error, "connect", { hostname, port })
+        : toTlsSettingsError(error, "connect", { hostname, port });
     } finally {
       signal?.removeEventListener("abort", onAbort);
     }
@@ -386,7 +392,12 @@ export const denoRuntime: Runtime = {
         : denoNet().listen({ hostname, port, transport: "tcp" });
       return Promise.resolve(new DenoListener(listener));
     } catch (error) {
-      return Promise.reject(toNetError(error, "listen", { hostname, port }));
+      const address = { hostname, port };
+      return Promise.reject(
+        tls
+          ? toTlsSettingsError(error, "listen", address)
+          : toNetError(error, "listen", address),
+      );
     }
   },
 };

@@ -15,6 +15,7 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 import { createServer, isIP, type Server, Socket } from "node:net";
 import {
   checkServerIdentity,
@@ -24,7 +25,7 @@ import {
   type TLSSocket,
 } from "node:tls";
 import { AcceptQueue } from "./_accept_queue.ts";
-import { toNetError } from "./_net_error.ts";
+import { toNetError, toTlsSettingsError } from "./_net_error.ts";
 import { PushedConn } from "./_pushed_conn.ts";
 import { acceptAll, RESOLVED } from "./_streams.ts";
 import type {
@@ -228,12 +229,24 @@ export const nodeRuntime: Runtime = {
     const { hostname, port, tls } = options;
     let listener: NodeListener | undefined;
     const onConnection = (socket: Socket) => listener?.onConnection(socket);
-    const server = tls
-      ? createTlsServer(
-        { allowHalfOpen: true, cert: tls.cert, key: tls.key },
-        onConnection,
-      )
-      : createServer({ allowHalfOpen: true }, onConnection);
+    let server: Server;
+    if (tls) {
+      try {
+        // Node parses the certificate and key here and throws if they are
+        // invalid; as buffers, empty ones are parsed too, not skipped.
+        server = createTlsServer({
+          allowHalfOpen: true,
+          cert: Buffer.from(tls.cert),
+          key: Buffer.from(tls.key),
+        }, onConnection);
+      } catch (error) {
+        return Promise.reject(
+          toTlsSettingsError(error, "listen", { hostname, port }),
+        );
+      }
+    } else {
+      server = createServer({ allowHalfOpen: true }, onConnection);
+    }
     // Node binds after a lookup, even of an IP address: the port and any
     // error are known only once `listening` or `error` fires.
     return new Promise<Listener>((resolve, reject) => {
