@@ -624,10 +624,11 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   }
 
   /**
-   * Closes the connection at once. Frames not yet written are dropped and
-   * their `send()` promises reject with `reason`; a pending read of the
-   * `readable` rejects with it too. It also cuts short a graceful
-   * {@linkcode Connection.close} under way.
+   * Closes the connection at once, with a reset where the runtime can (not
+   * Deno): frames not yet written, and bytes the peer has not received, are
+   * dropped, and their `send()` promises reject with `reason`; a pending
+   * read of the `readable` rejects with it too. It also cuts short a
+   * graceful {@linkcode Connection.close} under way.
    *
    * @param reason Why the connection is aborted.
    */
@@ -647,14 +648,18 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     this.#fail(error);
   }
 
-  /** Tears the connection down after `reason`, dropping unwritten frames. */
+  /**
+   * Tears the connection down after `reason`, dropping unwritten frames, with
+   * a reset: nothing written on it may reach the peer after what is sent on
+   * a connection that replaces it.
+   */
   #fail(reason: unknown): void {
     if (this.#phase === "closed") return;
     this.#writer.abort(reason);
-    this.#release(reason);
+    this.#release(reason, true);
   }
 
-  #release(reason: unknown): void {
+  #release(reason: unknown, reset = false): void {
     if (this.#phase === "closed") return;
     this.#phase = "closed";
     if (this.#onUserAbort) {
@@ -663,7 +668,8 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     if (this.#idleWatch) idleDeadlines.remove(this.#idleWatch);
     this.#probe?.stop();
     this.#controller.abort(reason);
-    this.#conn.close();
+    if (reset && this.#conn.reset) this.#conn.reset();
+    else this.#conn.close();
     this.#frames.end();
     this.#resolveClosed();
   }

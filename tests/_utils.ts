@@ -4,11 +4,13 @@ import type { Buffer } from "node:buffer";
 import { type ChildProcess, spawn } from "node:child_process";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import assert from "node:assert/strict";
 import {
   type Connection,
   detectRuntime,
   listen,
   type ListenOptions,
+  NetError,
   type Runtime,
   type Server,
 } from "../mod.ts";
@@ -198,4 +200,22 @@ export function runToEnd(
     child.on("close", (code) => resolve({ code, stdout, stderr }));
     child.stdin!.end(input);
   });
+}
+
+/**
+ * Asserts that a read shows the peer hung up: the end of the stream, or a
+ * reset, as a peer that aborts a connection closes it with one where it can.
+ */
+export async function hungUp(
+  read: () => Promise<{ done?: boolean }>,
+): Promise<void> {
+  try {
+    const { done } = await read();
+    assert.ok(done, "nothing arrives");
+  } catch (error) {
+    assert.ok(
+      error instanceof NetError && error.code === "ECONNRESET",
+      String(error),
+    );
+  }
 }

@@ -17,7 +17,7 @@ import {
   OpenTimeoutError,
 } from "../mod.ts";
 import { Buffer } from "node:buffer";
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import {
   closedPort,
   echo,
@@ -553,3 +553,80 @@ test("an isRetriable that throws closes the client with what it threw", async ()
   assert.equal(status.reason, "failed");
   assert.equal(status.error, thrown);
 });
+
+/** The kernel's sockets with local port `port`: state and send queue. */
+function socketsOn(port: number): { state: string; unsent: number }[] {
+  const out = execFileSync("ss", [
+    "-tnH",
+    "state",
+    "all",
+    `( sport = :${port} )`,
+  ])
+    .toString();
+  return out.split("\n").filter((line) => line.trim()).map((line) => {
+    const [state, , unsent] = line.trim().split(/\s+/);
+    return { state: state!, unsent: Number(unsent) };
+  });
+}
+
+const hasSs = (() => {
+  try {
+    execFileSync("ss", ["-V"]);
+    return true;
+  } catch {
+    console.error(
+      "lifecycle_test: `ss` (iproute2) is missing: reset test skipped",
+    );
+    return false;
+  }
+})();
+
+test(
+  "an aborted connection is reset: its unsent bytes never reach the peer later",
+  {
+    skip: !hasSs && "needs ss from iproute2",
+  },
+  async () => {
+    const reading = deferred<void>();
+    await using server = await serve(async (conn) => {
+      await reading.promise;
+      for await (const _ of conn) { /* dropped */ }
+    }, { shutdownTimeout: 100 });
+    const conn = await connect({
+      port: server.addr.port,
+      maxWriteBuffer: 64 * 1024 * 1024,
+    });
+    const port = conn.localAddr.port;
+    try {
+      // More than the two kernel buffers hold: the server is not reading.
+      const sends: Promise<void>[] = [];
+      for (let i = 0; i < 32; i++) {
+        sends.push(conn.send(new Uint8Array(1 << 20)));
+      }
+      await within(sends[0]!, PATIENCE, "the first megabyte");
+      conn.abort(new Error("link declared dead"));
+      await Promise.allSettled(sends);
+      await conn.closed;
+      const waiting = () =>
+        socketsOn(port).filter((socket) => socket.unsent > 0);
+      if (runtime.name === "deno") {
+        // Deno cannot reset a socket: its kernel still holds the bytes to send.
+        assert.ok(waiting().length > 0, "Deno reset the connection");
+      } else {
+        // A graceful close would leave them queued in FIN-WAIT-1 for as long
+        // as the server does not read.
+        await within(
+          (async () => {
+            while (waiting().length > 0) {
+              await new Promise((resolve) => setTimeout(resolve, 10));
+            }
+          })(),
+          PATIENCE,
+          `no bytes left to send: ${JSON.stringify(socketsOn(port))}`,
+        );
+      }
+    } finally {
+      reading.resolve();
+    }
+  },
+);

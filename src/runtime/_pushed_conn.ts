@@ -59,6 +59,9 @@ export abstract class PushedConn implements Conn {
   /** Closes the socket in both directions; `close()` calls it once. */
   protected abstract release(): void;
 
+  /** Closes the socket in both directions with a reset. */
+  protected abstract releaseWithReset(): void;
+
   /** What broke the connection, unless this side closed it. */
   protected abstract failure(): unknown;
 
@@ -68,6 +71,14 @@ export abstract class PushedConn implements Conn {
     this.closedLocally = true;
     this.bytes.detach();
     this.release();
+  }
+
+  reset(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.closedLocally = true;
+    this.bytes.detach();
+    this.releaseWithReset();
   }
 
   setNoDelay(noDelay: boolean): void {

@@ -160,6 +160,10 @@ class BunConn extends PushedConn {
     this.#socket.end();
   }
 
+  protected releaseWithReset(): void {
+    this.#socket.terminate();
+  }
+
   protected failure(): unknown {
     return this.#failure;
   }

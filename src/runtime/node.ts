@@ -116,6 +116,15 @@ class NodeConn extends PushedConn {
   protected release(): void {
     this.#socket.destroy();
   }
+
+  protected releaseWithReset(): void {
+    // A TLS socket, or one whose handle is gone, cannot be reset: it closes.
+    try {
+      this.#socket.resetAndDestroy();
+    } catch {
+      this.#socket.destroy();
+    }
+  }
 }
 
 class NodeListener implements Listener {

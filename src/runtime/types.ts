@@ -267,6 +267,13 @@ export interface Conn {
    */
   close(): void;
   /**
+   * Closes at once with a reset, as {@linkcode Conn.close} does otherwise:
+   * bytes that have not reached the peer are dropped, never delivered
+   * later, and the peer sees `ECONNRESET`. Absent where the runtime cannot
+   * reset a socket (Deno), where `close()` serves instead.
+   */
+  reset?(): void;
+  /**
    * Turns Nagle's algorithm off (`true`) or on.
    *
    * @param noDelay Whether to send small segments at once.
