@@ -66,19 +66,19 @@ export abstract class PushedConn implements Conn {
   protected abstract failure(): unknown;
 
   close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.closedLocally = true;
-    this.bytes.detach();
-    this.release();
+    this.#closeWith(() => this.release());
   }
 
   reset(): void {
+    this.#closeWith(() => this.releaseWithReset());
+  }
+
+  #closeWith(release: () => void): void {
     if (this.closed) return;
     this.closed = true;
     this.closedLocally = true;
     this.bytes.detach();
-    this.releaseWithReset();
+    release();
   }
 
   setNoDelay(noDelay: boolean): void {
