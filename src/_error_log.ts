@@ -1,6 +1,7 @@
 import type { Clock } from "./clock.ts";
 import {
   CloseTimeoutError,
+  formatAddress,
   HeartbeatTimeoutError,
   IdleTimeoutError,
   NetError,
@@ -66,7 +67,7 @@ export class ErrorLog {
       return;
     }
     this.#lines++;
-    const from = peer ? ` from ${peer.hostname}:${peer.port}` : "";
+    const from = peer ? ` from ${formatAddress(peer.hostname, peer.port)}` : "";
     if (error instanceof TetherError) {
       this.#write(
         `tether: connection${from} failed: ${error.code}: ${error.message}`,

@@ -1092,8 +1092,10 @@ export class Client extends EventTarget
     });
   }
 
-  /** Wakes the pump if it waits for room in the inbox. */
+  /** Wakes the pump if it waits for room in the inbox, and there is some. */
   #madeRoom(): void {
+    // Waking it for every frame taken would let a whole read in each time.
+    if (this.#inbox.size >= INBOX_SIZE) return;
     this.#roomMade?.();
     this.#roomMade = undefined;
   }

@@ -403,7 +403,11 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
         },
         rtt: () => {},
         dead: (error) => this.abort(error),
-        listening: () => this.#frames.waitingSince !== undefined,
+        // Silence counts only while this side reads and has nothing left to
+        // write: a pong queued behind a backlog the peer still reads is late,
+        // not missing.
+        listening: () =>
+          this.#frames.waitingSince !== undefined && this.#writer.queued === 0,
       });
     }
     this.#writer = new FrameWriter(
@@ -624,8 +628,9 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   }
 
   /**
-   * Closes the connection at once, with a reset where the runtime can (not
-   * Deno): frames not yet written, and bytes the peer has not received, are
+   * Closes the connection at once, with a reset where the runtime can (Bun,
+   * and Node without TLS): frames not yet written, and bytes the peer has not
+   * received, are
    * dropped, and their `send()` promises reject with `reason`; a pending
    * read of the `readable` rejects with it too. It also cuts short a
    * graceful {@linkcode Connection.close} under way.

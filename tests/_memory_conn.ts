@@ -22,6 +22,8 @@ export interface Peer {
   frames(): string[];
   /** How many writes the client made. */
   readonly writes: number;
+  /** Chunks sent to the client that it has not read yet. */
+  readonly unread: number;
   readonly closed: boolean;
 }
 
@@ -78,6 +80,10 @@ export function memoryConn(
     },
     get writes() {
       return written.length;
+    },
+    get unread() {
+      // The stream's high-water mark is one chunk.
+      return 1 - (controller.desiredSize ?? 1);
     },
     get closed() {
       return closed;

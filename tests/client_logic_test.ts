@@ -366,3 +366,27 @@ test("Client makes progress when every send of a burst is awaited", async () => 
   assert.equal(peer.frames().length, 50);
   await client.close();
 });
+
+test("Client stops reading while its inbox is full, however many frames the application takes from it", async () => {
+  const net = scripted(["open"]);
+  const clock = new FakeClock();
+  const { client } = start(net.runtime, clock);
+  await client.waitFor("open");
+  const peer = net.peers[0]!;
+  // Ten reads of 2 000 frames each: the first fills the inbox past its bound.
+  const frame = encodeFrame(framing, new Uint8Array(1));
+  const chunk = new Uint8Array(frame.byteLength * 2_000);
+  for (let i = 0; i < 2_000; i++) chunk.set(frame, i * frame.byteLength);
+  for (let i = 0; i < 10; i++) peer.send(chunk.slice());
+  const frames = client[Symbol.asyncIterator]();
+  await frames.next();
+  await settle();
+  const unread = peer.unread;
+  assert.ok(unread >= 8, `${unread} reads left`);
+  for (let i = 0; i < 50; i++) {
+    await frames.next();
+    await settle();
+  }
+  assert.equal(peer.unread, unread);
+  await client.close();
+});

@@ -118,7 +118,7 @@ class NodeConn extends PushedConn {
   }
 
   protected releaseWithReset(): void {
-    // A TLS socket, or one whose handle is gone, cannot be reset: it closes.
+    // Node cannot reset a TLS socket (ERR_INVALID_HANDLE_TYPE): it closes.
     try {
       this.#socket.resetAndDestroy();
     } catch {

@@ -270,7 +270,8 @@ export interface Conn {
    * Closes at once with a reset, as {@linkcode Conn.close} does otherwise:
    * bytes that have not reached the peer are dropped, never delivered
    * later, and the peer sees `ECONNRESET`. Absent where the runtime cannot
-   * reset a socket (Deno), where `close()` serves instead.
+   * reset a socket (Deno), where `close()` serves instead; Node cannot reset
+   * a TLS socket and closes it.
    */
   reset?(): void;
   /**
