@@ -21,7 +21,8 @@ const HEARTBEAT_READ_AHEAD = 16;
 // How long close() reads and drops what the peer still sends after our FIN,
 // waiting for its own FIN.
 const LINGER_TIMEOUT = 2000;
-const DEFAULT_CLOSE_TIMEOUT = 10_000;
+/** The default of {@linkcode ConnectionOptions.closeTimeout}. */
+export const DEFAULT_CLOSE_TIMEOUT = 10_000;
 // Every connection's idle deadline, on one timer: a runtime timer per
 // connection would cost an idle connection more than its buffers. Idle
 // connections do not keep the process alive.
@@ -630,10 +631,9 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   /**
    * Closes the connection at once, with a reset where the runtime can (Bun,
    * and Node without TLS): frames not yet written, and bytes the peer has not
-   * received, are
-   * dropped, and their `send()` promises reject with `reason`; a pending
-   * read of the `readable` rejects with it too. It also cuts short a
-   * graceful {@linkcode Connection.close} under way.
+   * received, are dropped, and their `send()` promises reject with `reason`;
+   * a pending read of the `readable` rejects with it too. It also cuts short
+   * a graceful {@linkcode Connection.close} under way.
    *
    * @param reason Why the connection is aborted.
    */

@@ -203,16 +203,16 @@ export class Heartbeat {
     }
     const pinged = this.#pingSentAt;
     if (pinged !== undefined && this.#lastActivity < pinged) {
-      if (now - pinged >= this.#timeout && !this.#lastLook) {
+      if (now - pinged < this.#timeout) {
+        this.#arm(pinged + this.#timeout - now);
+      } else if (!this.#lastLook) {
         // A stalled event loop runs timers before reading: a pong that came
         // meanwhile waits unread, so reading gets one turn first.
         this.#lastLook = true;
         this.#arm(0);
-      } else if (now - pinged >= this.#timeout) {
+      } else {
         this.stop();
         this.#target.dead(new HeartbeatTimeoutError(this.#timeout));
-      } else {
-        this.#arm(pinged + this.#timeout - now);
       }
       return;
     }

@@ -5,7 +5,11 @@ import {
   type FramingOption,
   resolveFraming,
 } from "./_options.ts";
-import { Connection, type HeartbeatFrames } from "./connection.ts";
+import {
+  Connection,
+  DEFAULT_CLOSE_TIMEOUT,
+  type HeartbeatFrames,
+} from "./connection.ts";
 import { ErrorLog } from "./_error_log.ts";
 import { systemClock } from "./clock.ts";
 import { DEFAULT_HEARTBEAT_TIMEOUT } from "./heartbeat.ts";
@@ -91,7 +95,6 @@ export const DEFAULT_IDLE_TIMEOUT = 300_000;
  * ```
  */
 export const DEFAULT_FRAME_TIMEOUT = 30_000;
-const DEFAULT_CLOSE_TIMEOUT = 10_000;
 
 /**
  * Serves one connection. The connection is closed when the returned promise
