@@ -78,6 +78,24 @@ export function checkDuration(action: string, name: string, value: number) {
   }
 }
 
+/**
+ * Checks a wait that must not be zero, such as a heartbeat's: a zero wait
+ * would declare every live link dead at its first ping.
+ */
+export function checkWait(
+  action: string,
+  name: string,
+  value: number,
+  off: string,
+) {
+  checkDuration(action, name, value);
+  if (value === 0) {
+    throw new RangeError(
+      `Cannot ${action} as '${name}' must be at least 1 millisecond: current value is 0 (${off})`,
+    );
+  }
+}
+
 /** Checks a count or size limit: a non-negative safe integer. */
 export function checkLimit(action: string, name: string, value: number) {
   if (!Number.isSafeInteger(value) || value < 0) {

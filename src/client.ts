@@ -1,4 +1,4 @@
-import { checkDuration, resolveFraming } from "./_options.ts";
+import { checkDuration, checkWait, resolveFraming } from "./_options.ts";
 import { FrameQueue } from "./_frame_queue.ts";
 import { DONE, pullStream } from "./_pull.ts";
 import {
@@ -515,7 +515,6 @@ export class Client extends EventTarget
   #lifecycle = new AbortController();
   // Set once the client stops; `reason` and `error` may still change from a
   // close to an abort until `closed` settles.
-  #stopping = false;
   #final: { reason: ClientCloseReason; error: unknown } | undefined;
   // The connection a close() ends gracefully, which an abort may cut short.
   #closing: Connection | undefined;
@@ -556,14 +555,12 @@ export class Client extends EventTarget
         pong: toBytes(heartbeat.pong ?? "PONG"),
       };
       for (const name of ["interval", "timeout"] as const) {
-        const value = resolved[name];
-        checkDuration("connect", `heartbeat.${name}`, value);
-        // A zero wait declares every live link dead at its first ping.
-        if (value === 0) {
-          throw new RangeError(
-            `Cannot connect as 'heartbeat.${name}' must be at least 1 millisecond: current value is 0 (heartbeat: false turns heartbeats off)`,
-          );
-        }
+        checkWait(
+          "connect",
+          `heartbeat.${name}`,
+          resolved[name],
+          "heartbeat: false turns heartbeats off",
+        );
       }
       this.#heartbeat = resolved;
     }
@@ -585,6 +582,11 @@ export class Client extends EventTarget
     }
     // A bug here must not leave `closed` pending forever.
     this.#running = this.#run().catch((error) => this.#stop("failed", error));
+  }
+
+  /** Whether the client has begun to stop. */
+  get #stopping(): boolean {
+    return this.#final !== undefined;
   }
 
   /** The current state. */
@@ -1161,7 +1163,6 @@ export class Client extends EventTarget
       }
       return;
     }
-    this.#stopping = true;
     this.#final = { reason, error };
     this.#lifecycle.abort(cause);
     this.#beat?.stop();

@@ -2,6 +2,7 @@ import {
   checkDuration,
   checkLimit,
   checkPort,
+  checkWait,
   type FramingOption,
   resolveFraming,
 } from "./_options.ts";
@@ -606,12 +607,12 @@ export async function listen(options: ListenOptions): Promise<Server> {
   const { heartbeat } = options;
   if (typeof heartbeat === "object") {
     checkDuration("listen", "heartbeat.interval", heartbeat.interval ?? 0);
-    checkDuration("listen", "heartbeat.timeout", heartbeat.timeout ?? 1);
-    if (heartbeat.timeout === 0) {
-      throw new RangeError(
-        "Cannot listen as 'heartbeat.timeout' must be at least 1 millisecond: current value is 0",
-      );
-    }
+    checkWait(
+      "listen",
+      "heartbeat.timeout",
+      heartbeat.timeout ?? 1,
+      "leave 'heartbeat.interval' out for no probes",
+    );
   }
   checkLimit("listen", "maxFrameRate", options.maxFrameRate ?? 0);
   checkLimit("listen", "maxWriteBuffer", options.maxWriteBuffer ?? 1);
