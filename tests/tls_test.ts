@@ -12,6 +12,7 @@ import {
   lengthPrefixed,
   listen,
   NetError,
+  type Server,
 } from "../mod.ts";
 import {
   closedPort,
@@ -133,24 +134,28 @@ test("listen({ tls }) and connect({ tls }) exchange frames over TLS", {
   frames.forEach((frame, i) => assert.deepEqual(frame, payloads[i]));
 });
 
+/** A TLS echo server with the test certificate. */
+function tlsEcho(): Promise<Server> {
+  const { cert, key } = certs!;
+  return listen({ hostname: HOST, port: 0, tls: { cert, key }, handler: echo });
+}
+
+/** The error `connecting` fails with, which must be a NetError ETLS. */
+async function tlsRefusal(connecting: Promise<unknown>): Promise<NetError> {
+  const error = await connecting.then(
+    () => assert.fail("the connection was made"),
+    (error: unknown) => error,
+  );
+  assert.ok(error instanceof NetError, String(error));
+  assert.equal(error.code, "ETLS");
+  return error;
+}
+
 test("connect({ tls }) rejects an untrusted certificate with NetError ETLS", {
   skip,
 }, async () => {
-  const { cert, key } = certs!;
-  await using server = await listen({
-    hostname: HOST,
-    port: 0,
-    tls: { cert, key },
-    handler: echo,
-  });
-  await assert.rejects(
-    connect({ port: server.addr.port, tls: true }),
-    (error: unknown) => {
-      assert.ok(error instanceof NetError, String(error));
-      assert.equal(error.code, "ETLS");
-      return true;
-    },
-  );
+  await using server = await tlsEcho();
+  await tlsRefusal(connect({ port: server.addr.port, tls: true }));
   await using trusted = await connect({
     port: server.addr.port,
     tls: { caCerts: [certs!.ca] },
@@ -208,23 +213,12 @@ for (const [name, caCerts] of Object.entries(invalidCaCerts)) {
   test(`connect({ tls }) rejects ${name} with NetError ETLS`, {
     skip,
   }, async () => {
-    const { cert, key } = certs!;
-    await using server = await listen({
-      hostname: HOST,
-      port: 0,
-      tls: { cert, key },
-      handler: echo,
-    });
-    await assert.rejects(
+    await using server = await tlsEcho();
+    const error = await tlsRefusal(
       connect({ port: server.addr.port, tls: { caCerts } }),
-      (error: unknown) => {
-        assert.ok(error instanceof NetError, String(error));
-        assert.equal(error.code, "ETLS");
-        assert.equal(error.operation, "connect");
-        assert.ok(error.cause instanceof Error, String(error.cause));
-        return true;
-      },
     );
+    assert.equal(error.operation, "connect");
+    assert.ok(error.cause instanceof Error, String(error.cause));
   });
 }
 
