@@ -60,6 +60,19 @@ function netError(code: NetErrorCode, operation: NetOperation) {
   };
 }
 
+/** Resets `control`'s connection: `pending` must fail with ECONNRESET. */
+async function resetFails(
+  control: FaultControl,
+  pending: Promise<unknown>,
+  operation: "read" | "write",
+): Promise<void> {
+  control.reset();
+  await assert.rejects(
+    within(pending, PATIENCE, "the reset"),
+    netError("ECONNRESET", operation),
+  );
+}
+
 /** Reads exactly `n` bytes; fails on the end of the stream or extra bytes. */
 async function readBytes(conn: Conn, n: number): Promise<string> {
   const chunks: Uint8Array[] = [];
@@ -223,11 +236,7 @@ test(`${runtime.name}: a conn without read() or pull() is wrapped without them, 
     const { value } = await within(reader.read(), PATIENCE, "hello");
     assert.equal(decoder.decode(value), "hello");
     const pending = reader.read();
-    control.reset();
-    await assert.rejects(
-      within(pending, PATIENCE, "the reset"),
-      netError("ECONNRESET", "read"),
-    );
+    await resetFails(control, pending, "read");
   } finally {
     close();
   }
@@ -465,11 +474,7 @@ test(`${runtime.name}: blackhole() holds reads made after it through readable, a
     await peer.write(encoder.encode("lost"));
     const pending = conn.readable.getReader().read();
     assert.ok(await stillPending(pending), "a blackholed read settled");
-    control.reset();
-    await assert.rejects(
-      within(pending, PATIENCE, "the reset"),
-      netError("ECONNRESET", "read"),
-    );
+    await resetFails(control, pending, "read");
     await assert.rejects(
       conn.write(encoder.encode("late")),
       netError("ECONNRESET", "write"),
@@ -570,11 +575,7 @@ test(`${runtime.name}: stopWrites() holds writes until resume() completes them i
     control.stopWrites();
     const held = conn.write(encoder.encode("lost"));
     assert.ok(await stillPending(held), "a stopped write completed");
-    control.reset();
-    await assert.rejects(
-      within(held, PATIENCE, "the reset"),
-      netError("ECONNRESET", "write"),
-    );
+    await resetFails(control, held, "write");
   } finally {
     close();
   }
