@@ -19,6 +19,7 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { intFlag } from "./_cli.ts";
+import { sleep, stop, waitForLine } from "./_children.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const bin = (name: string) => join(ROOT, "node_modules", ".bin", name);
@@ -82,40 +83,6 @@ if (goEcho) {
 function rss(pid: number): number {
   return Number(execFileSync("ps", ["-o", "rss=", "-p", String(pid)]));
 }
-
-/** Resolves with the first stdout line matching `pattern`. */
-function waitForLine(
-  child: ChildProcess,
-  pattern: RegExp,
-): Promise<RegExpExecArray> {
-  return new Promise((resolve, reject) => {
-    let text = "";
-    const onData = (data: Buffer) => {
-      text += data;
-      const match = pattern.exec(text);
-      if (match) {
-        child.stdout!.off("data", onData);
-        // Keep draining, so a chatty process never blocks on a full pipe.
-        child.stdout!.resume();
-        resolve(match);
-      }
-    };
-    child.stdout!.on("data", onData);
-    child.once("exit", (code) => reject(new Error(`exited with ${code}`)));
-  });
-}
-
-function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) {
-    return Promise.resolve();
-  }
-  return new Promise((resolve) => {
-    child.once("exit", () => resolve());
-    child.kill("SIGKILL");
-  });
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function measure(server: Server): Promise<number> {
   const child = spawn(server.command, server.args, {

@@ -3,6 +3,7 @@
 import { readFileSync } from "node:fs";
 import process from "node:process";
 import { parseArgs } from "node:util";
+import { type Framing, lengthPrefixed, lineDelimited } from "../mod.ts";
 
 /** The flags every example takes. */
 export interface ExampleArgs {
@@ -86,7 +87,9 @@ export function exampleArgs(
     const raw = (values as Record<string, unknown>)[name];
     const value = wholeNumber(raw);
     if (value === undefined || value < 0) {
-      fail(`--${name} must be a whole number of at least 0: got ${raw}`);
+      fail(
+        `--${name} must be a whole number from 0 to ${Number.MAX_SAFE_INTEGER}: got ${raw}`,
+      );
     }
     extra[name] = value!;
   }
@@ -111,12 +114,14 @@ export function exampleArgs(
 
 /**
  * A number written in decimal digits, as people write them; `0x1B58`, `1e3`
- * or `1.5` are not read as something else than what they look like.
+ * or `1.5` are not read as something else than what they look like, nor is
+ * a number too large to be held exactly read as a nearby one.
  */
 function wholeNumber(raw: unknown): number | undefined {
-  return typeof raw === "string" && /^-?\d+$/.test(raw)
+  const value = typeof raw === "string" && /^-?\d+$/.test(raw)
     ? Number(raw)
     : undefined;
+  return Number.isSafeInteger(value) ? value : undefined;
 }
 
 // `--flag -5` would read `-5` as a flag of its own: it becomes `--flag=-5`,
@@ -137,6 +142,16 @@ function joinNegatives(args: string[], numeric: Set<string>): string[] {
     }
   }
   return joined;
+}
+
+/** The framing `--framing` names, taking frames of up to `maxFrameSize` bytes. */
+export function framingOf(
+  name: "length" | "line",
+  maxFrameSize: number,
+): Framing {
+  return name === "line"
+    ? lineDelimited({ maxLineLength: maxFrameSize })
+    : lengthPrefixed({ maxFrameSize });
 }
 
 /** The text of the file a flag names, or an exit with one line saying why not. */

@@ -22,16 +22,18 @@ import {
   DEFAULT_HEARTBEAT_TIMEOUT,
   DEFAULT_IDLE_TIMEOUT,
   DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_FRAME_SIZE,
+  DEFAULT_MAX_WRITE_BUFFER,
   listen,
 } from "../mod.ts";
-import { exampleArgs, readFlagFile, started } from "./_args.ts";
+import { exampleArgs, framingOf, readFlagFile, started } from "./_args.ts";
 
 const USAGE =
   `usage: echo_server.ts [--host 127.0.0.1] [--port 7000] [--framing length|line]
                       [--tls-cert cert.pem --tls-key key.pem]
                       [--frame-timeout ms] [--idle-timeout ms] [--max-connections n]
                       [--heartbeat-interval ms] [--heartbeat-timeout ms] [--max-frame-rate n]
-                      [--per-frame]`;
+                      [--max-frame-size bytes] [--max-write-buffer bytes] [--per-frame]`;
 const { host, port, framing, files, extra, switches } = exampleArgs(USAGE, {
   port: 7000,
   allowZeroPort: true,
@@ -44,6 +46,8 @@ const { host, port, framing, files, extra, switches } = exampleArgs(USAGE, {
     "heartbeat-interval": 0,
     "heartbeat-timeout": DEFAULT_HEARTBEAT_TIMEOUT,
     "max-frame-rate": 0,
+    "max-frame-size": DEFAULT_MAX_FRAME_SIZE,
+    "max-write-buffer": DEFAULT_MAX_WRITE_BUFFER,
   },
 });
 const interval = extra["heartbeat-interval"]!;
@@ -81,11 +85,12 @@ const server = await started(() =>
   listen({
     hostname: host,
     port,
-    framing,
+    framing: framingOf(framing, extra["max-frame-size"]!),
     frameTimeout: extra["frame-timeout"]!,
     idleTimeout: extra["idle-timeout"]!,
     maxConnections: extra["max-connections"]!,
     maxFrameRate: extra["max-frame-rate"]!,
+    maxWriteBuffer: extra["max-write-buffer"]!,
     // Pings are answered, not echoed, only when probing is asked for.
     ...(interval > 0 ? { heartbeat: { interval, timeout } } : {}),
     ...(cert && key
@@ -104,7 +109,7 @@ const server = await started(() =>
         for await (const frame of conn) if (!echo(conn, frame)) return;
       }
       : async (conn) => {
-        // A batch per step: every frame that one read from the socket brought,
+        // A batch per step: the frames that one read from the socket brought,
         // with no promise per frame. Replies are not awaited one by one: the
         // connection sends a batch's replies in a single write. `send()` copies
         // each frame, so the next batch may be read into the same memory.

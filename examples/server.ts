@@ -12,12 +12,18 @@
  * gracefully.
  */
 import process from "node:process";
-import { DEFAULT_HEARTBEAT_TIMEOUT, listen } from "../mod.ts";
-import { exampleArgs, started } from "./_args.ts";
+import {
+  DEFAULT_HEARTBEAT_TIMEOUT,
+  DEFAULT_MAX_FRAME_SIZE,
+  DEFAULT_MAX_WRITE_BUFFER,
+  listen,
+} from "../mod.ts";
+import { exampleArgs, framingOf, started } from "./_args.ts";
 
 const USAGE =
   `usage: server.ts [--host 127.0.0.1] [--port 8080] [--framing length|line]
-                 [--heartbeat-interval ms] [--heartbeat-timeout ms] [--max-frame-rate n]`;
+                 [--heartbeat-interval ms] [--heartbeat-timeout ms] [--max-frame-rate n]
+                 [--max-frame-size bytes] [--max-write-buffer bytes]`;
 const { host, port, framing, extra } = exampleArgs(USAGE, {
   port: 8080,
   allowZeroPort: true,
@@ -25,6 +31,8 @@ const { host, port, framing, extra } = exampleArgs(USAGE, {
     "heartbeat-interval": 0,
     "heartbeat-timeout": DEFAULT_HEARTBEAT_TIMEOUT,
     "max-frame-rate": 0,
+    "max-frame-size": DEFAULT_MAX_FRAME_SIZE,
+    "max-write-buffer": DEFAULT_MAX_WRITE_BUFFER,
   },
 });
 const interval = extra["heartbeat-interval"]!;
@@ -35,11 +43,12 @@ const server = await started(() =>
   listen({
     hostname: host,
     port,
-    framing,
+    framing: framingOf(framing, extra["max-frame-size"]!),
     // Answers the clients' heartbeat pings ("PING" → "PONG"); with an
     // interval, also pings silent clients and drops those that do not answer.
     heartbeat: interval > 0 ? { interval, timeout } : true,
     maxFrameRate: extra["max-frame-rate"]!,
+    maxWriteBuffer: extra["max-write-buffer"]!,
     handler: async (conn) => {
       const peer = `${conn.remoteAddr.hostname}:${conn.remoteAddr.port}`;
       console.log(`connected: ${peer}`);

@@ -104,3 +104,33 @@ export function checkLimit(action: string, name: string, value: number) {
     );
   }
 }
+
+/** Checks a count or size that must be at least 1. */
+export function checkPositive(action: string, name: string, value: number) {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new RangeError(
+      `Cannot ${action} as '${name}' must be a positive integer: current value is ${value}`,
+    );
+  }
+}
+
+/**
+ * Checks the limits every connection takes, as `listen()`, `connect()` and
+ * `createClient()` pass them on, so that each refuses a bad one up front.
+ */
+export function checkConnectionLimits(
+  action: string,
+  options: {
+    idleTimeout?: number;
+    frameTimeout?: number;
+    closeTimeout?: number;
+    maxFrameRate?: number;
+    maxWriteBuffer?: number;
+  },
+) {
+  checkDuration(action, "idleTimeout", options.idleTimeout ?? 0);
+  checkDuration(action, "frameTimeout", options.frameTimeout ?? 0);
+  checkDuration(action, "closeTimeout", options.closeTimeout ?? 0);
+  checkLimit(action, "maxFrameRate", options.maxFrameRate ?? 0);
+  checkPositive(action, "maxWriteBuffer", options.maxWriteBuffer ?? 1);
+}

@@ -1,4 +1,9 @@
-import { checkDuration, checkWait, resolveFraming } from "./_options.ts";
+import {
+  checkConnectionLimits,
+  checkDuration,
+  checkWait,
+  resolveFraming,
+} from "./_options.ts";
 import { FrameQueue } from "./_frame_queue.ts";
 import { DONE, pullStream } from "./_pull.ts";
 import {
@@ -567,6 +572,7 @@ export class Client extends EventTarget
     this.#onConnect = options.onConnect;
     this.#openTimeout = options.openTimeout ?? DEFAULT_OPEN_TIMEOUT;
     checkDuration("connect", "openTimeout", this.#openTimeout);
+    checkConnectionLimits("connect", options);
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? Math.random;
     this.#queue = new SendQueue(options.queue);
@@ -741,8 +747,8 @@ export class Client extends EventTarget
 
   /**
    * Iterates the incoming frames of every connection in batches: each step
-   * yields every frame received so far, at least one, in order, in an array
-   * that is yours to keep. It shares one queue with plain iteration and with
+   * yields the frames received so far, at least one and at most 1 024, in
+   * order, in an array that is yours to keep. It shares one queue with plain iteration and with
    * `readable`. A batch costs one promise where plain iteration costs one
    * per frame, and replies sent while handling a batch leave in one write.
    * Leaving a loop early does not close the client.

@@ -1,4 +1,5 @@
 import {
+  checkConnectionLimits,
   checkDuration,
   checkPort,
   type FramingOption,
@@ -213,7 +214,7 @@ export async function dial(
   } = options;
   checkPort("connect", port, false);
   checkDuration("connect", "connectTimeout", connectTimeout);
-  checkDuration("connect", "closeTimeout", options.closeTimeout ?? 0);
+  checkConnectionLimits("connect", options);
   const framing = resolveFraming(options.framing);
   const runtime = options.runtime ?? await detectRuntime();
   signal?.throwIfAborted();

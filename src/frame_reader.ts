@@ -7,6 +7,13 @@ import type { FrameDecoder, FrameSink } from "./framing/framing.ts";
 import { pulled } from "./runtime/_streams.ts";
 import type { ChunkSink, Conn } from "./runtime/types.ts";
 
+const EMPTY = new Uint8Array(0);
+// Frames one decoding step may queue for the application. A read of tiny
+// frames (on Bun, up to 512 KiB of them) is decoded a step at a time as they
+// are taken, so that their views never all exist at once: what a connection
+// holds stays within its read and one step's views, whatever the peer sends.
+const MAX_DECODED = 1024;
+
 /** The chunks of a connection, read one at a time. */
 interface ChunkSource {
   /** Hands the next chunk to `sink`; read into `target`, if the source can. */
@@ -66,7 +73,7 @@ function chunksOf(
 
 /**
  * The frames of a {@linkcode FrameReader} as an async iterator: one frame
- * per step, or with `batches` every frame received so far, with `reuse` in
+ * per step, or with `batches` the frames received so far, with `reuse` in
  * memory that the next step may read into again.
  */
 class FramesOf<T extends Uint8Array | Uint8Array[]>
@@ -153,7 +160,7 @@ export class FrameReader implements FrameSink, ChunkSink {
   #draining = false;
   #peerFinished = false;
   #readable: ReadableStream<Uint8Array> | undefined;
-  #decoded = 0;
+  #count = 0;
   #limits: FrameReaderLimits;
   #frameStart: number | undefined;
   #frameTimer: unknown;
@@ -164,6 +171,9 @@ export class FrameReader implements FrameSink, ChunkSink {
   // when it asks for the next one.
   #reuseWaiting = false;
   #reads: ReadBuffer | undefined;
+  // The part of the last chunk not decoded yet, for decoders that can stop
+  // (`FrameDecoder.decodeSome`).
+  #rest: Uint8Array | undefined;
 
   constructor(
     conn: Pick<Conn, "read" | "pull" | "readable">,
@@ -185,7 +195,7 @@ export class FrameReader implements FrameSink, ChunkSink {
    * which spares every connection a sink object of its own.
    */
   enqueue(frame: Uint8Array): void {
-    this.#decoded++;
+    this.#count++;
     if (!this.#control?.(frame)) this.#push(frame);
   }
 
@@ -198,6 +208,8 @@ export class FrameReader implements FrameSink, ChunkSink {
     byteOffset: number,
     byteLength: number,
   ): Uint8Array {
+    // A flood of empty frames costs a slot in the queue each, not a view.
+    if (byteLength === 0) return EMPTY;
     const reads = this.#reads;
     return reads === undefined
       ? new Uint8Array(buffer, byteOffset, byteLength)
@@ -238,7 +250,7 @@ export class FrameReader implements FrameSink, ChunkSink {
 
   /** Whether frames wait for the application. */
   get buffered(): boolean {
-    return this.#queue.size > 0;
+    return this.#queue.size > 0 || this.#rest !== undefined;
   }
 
   /** The frames as a `ReadableStream`, sharing this reader's queue. */
@@ -260,13 +272,13 @@ export class FrameReader implements FrameSink, ChunkSink {
     this.#reuseWaiting = false;
     // The replies go out before the socket is asked for more: the peer
     // waits on them, and asking costs a runtime call of its own.
-    this.#hooks.onDry();
+    if (this.#rest === undefined) this.#hooks.onDry();
     this.#fill();
     return next;
   }
 
   /**
-   * Every frame received so far, at least one, or done once the peer has
+   * The frames received so far, at least one, or done once the peer has
    * finished sending: one promise per batch instead of one per frame. With
    * `reuse`, the application is done with the frames it was given before,
    * and the frames of this batch may be read over by the next request.
@@ -279,7 +291,7 @@ export class FrameReader implements FrameSink, ChunkSink {
     }
     const next = this.#queue.waitBatch();
     this.#reuseWaiting = reuse;
-    this.#hooks.onDry();
+    if (this.#rest === undefined) this.#hooks.onDry();
     this.#fill();
     return next;
   }
@@ -301,6 +313,17 @@ export class FrameReader implements FrameSink, ChunkSink {
   drain(): void {
     if (this.#end || this.#draining) return;
     this.#draining = true;
+    const rest = this.#rest;
+    this.#rest = undefined;
+    if (rest !== undefined) {
+      // Received is received: the frames of the last read are handed out.
+      try {
+        this.#decoder.decode(rest, this);
+      } catch (error) {
+        this.#readFailed(error);
+        return;
+      }
+    }
     // The socket itself stays readable: a graceful close still has to take
     // in what the peer sends until it finishes (see `discard`).
     this.#finish(undefined);
@@ -315,6 +338,7 @@ export class FrameReader implements FrameSink, ChunkSink {
     const peerDone = this.#end !== undefined && this.#end.error === undefined &&
       this.#peerFinished;
     this.#queue.clear();
+    this.#rest = undefined;
     this.#finish(undefined);
     if (peerDone) return;
     let timer: unknown;
@@ -348,6 +372,7 @@ export class FrameReader implements FrameSink, ChunkSink {
   /** Stops reading at once; what is queued is dropped. */
   cancel(): Promise<void> {
     this.#queue.clear();
+    this.#rest = undefined;
     this.#finish(undefined);
     this.#source.cancel();
     return Promise.resolve();
@@ -381,6 +406,7 @@ export class FrameReader implements FrameSink, ChunkSink {
   #finish(error: unknown): void {
     if (this.#end) return;
     this.#end = { error };
+    this.#rest = undefined;
     systemClock.clearTimeout(this.#frameTimer);
     this.#queue.end(error);
   }
@@ -452,6 +478,19 @@ export class FrameReader implements FrameSink, ChunkSink {
   // an async loop: every idle connection has a read pending here, and a
   // suspended async function holds several times the memory of a callback.
   #readMore(): void {
+    while (this.#rest !== undefined) {
+      if (
+        this.#end ||
+        !(this.#queue.waiting || this.#queue.size < this.#readAhead)
+      ) {
+        this.#reading = false;
+        return;
+      }
+      const rest = this.#rest;
+      this.#rest = undefined;
+      if (!this.#decoded(rest, systemClock.now())) return;
+      this.#queue.wake();
+    }
     if (
       this.#end ||
       !(this.#queue.waiting || this.#queue.size < this.#readAhead)
@@ -493,32 +532,53 @@ export class FrameReader implements FrameSink, ChunkSink {
         this.#reading = false;
         return;
       }
-      // Undefined unless this read was one for the reused buffer, and its
-      // bytes are in it.
-      const held = this.#reads?.filled(value);
-      // One clock reading per chunk serves every check: a reading costs
-      // about as much as decoding a few small frames.
-      const now = systemClock.now();
-      this.#hooks.onChunk(now);
-      const before = this.#decoded;
-      if (held === undefined) {
-        this.#decoder.decode(value, this);
-      } else {
-        try {
-          this.#decoder.decode(held, this);
-        } finally {
-          this.#reads!.decoded();
-        }
-      }
-      if (this.#limits.frameTimeout > 0 || this.#limits.maxFrameRate > 0) {
-        this.#enforce(this.#decoded - before, now);
-      }
     } catch (error) {
       this.#readFailed(error);
       return;
     }
+    // Undefined unless this read was one for the reused buffer, and its
+    // bytes are in it.
+    const held = this.#reads?.filled(value);
+    // One clock reading per chunk serves every check: a reading costs
+    // about as much as decoding a few small frames.
+    const now = systemClock.now();
+    this.#hooks.onChunk(now);
+    let decoded: boolean;
+    if (held === undefined) {
+      decoded = this.#decoded(value, now);
+    } else {
+      decoded = this.#decoded(held, now);
+      this.#reads!.decoded();
+    }
+    if (!decoded) return;
     this.#queue.wake();
     this.#readMore();
+  }
+
+  /**
+   * Decodes `bytes`, or as many of their frames as one step may queue,
+   * keeping the rest for later, and applies the limits; false once reading
+   * has failed.
+   */
+  #decoded(bytes: Uint8Array, now: number): boolean {
+    try {
+      const before = this.#count;
+      const decoder = this.#decoder;
+      if (decoder.decodeSome === undefined) {
+        decoder.decode(bytes, this);
+      } else {
+        const used = decoder.decodeSome(bytes, this, MAX_DECODED);
+        if (used < bytes.byteLength) this.#rest = bytes.subarray(used);
+      }
+      if (this.#limits.frameTimeout > 0 || this.#limits.maxFrameRate > 0) {
+        this.#enforce(this.#count - before, now);
+      }
+      return true;
+    } catch (error) {
+      this.#rest = undefined;
+      this.#readFailed(error);
+      return false;
+    }
   }
 
   #readFailed(error: unknown): void {

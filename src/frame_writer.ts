@@ -14,6 +14,11 @@ const INITIAL_BUFFER_SIZE = 256;
 const FLUSH_THRESHOLD = 64 * 1024;
 /** Payloads this large are written from the caller's buffer, not copied. */
 export const BY_REFERENCE_SIZE = 256 * 1024;
+// A batch grows by doubling one buffer up to this size, so that it leaves in
+// one write, and beyond it, while a write is under way (a peer that reads
+// slowly, or not at all), by chunks of this size: doubling a backlog would
+// hold up to twice it, plus the buffers left behind.
+const CHUNK_SIZE = 1024 * 1024;
 
 /**
  * The frame a sender may reuse once `send()` returns: a copy, unless it is
@@ -24,8 +29,6 @@ export function owned(frame: Uint8Array): Uint8Array {
   // Not `slice()`: a Node `Buffer`'s shares its memory.
   return frame.byteLength < BY_REFERENCE_SIZE ? new Uint8Array(frame) : frame;
 }
-// A batch buffer grown past this is dropped after use rather than kept.
-const MAX_RETAINED_BUFFER_SIZE = 1024 * 1024;
 // Microtask turns a held batch is watched before the watch moves to the end
 // of the task: a turn costs less than `setImmediate` while bursts are short.
 const POLL_TURNS = 16;
@@ -220,6 +223,12 @@ export class FrameWriter {
     const needed = this.#length + bytes;
     if (needed <= this.#buffer.byteLength) return;
     const pending = this.#length - this.#start;
+    if (pending > 0 && pending + bytes > CHUNK_SIZE) {
+      this.#seal();
+      this.#buffer = new Uint8Array(CHUNK_SIZE);
+      this.#start = this.#length = 0;
+      return;
+    }
     let size = Math.max(this.#buffer.byteLength * 2, INITIAL_BUFFER_SIZE);
     while (size < pending + bytes) size *= 2;
     // Earlier segments of this batch may still point into the old buffer:
@@ -229,6 +238,17 @@ export class FrameWriter {
     this.#buffer = grown;
     this.#start = 0;
     this.#length = pending;
+  }
+
+  /**
+   * Cuts the pending bytes of a buffer that takes no more: a copy of them
+   * when they fill less than three quarters of it, so that the room left
+   * unused is not held until the write.
+   */
+  #seal(): void {
+    const buffer = this.#buffer;
+    if ((this.#length - this.#start) * 4 >= buffer.byteLength * 3) this.#cut();
+    else this.#segments.push(buffer.slice(this.#start, this.#length));
   }
 
   #cut(): void {
@@ -313,12 +333,10 @@ export class FrameWriter {
         }
         this.#queued -= bytes;
         this.#inFlight = undefined;
-        if (written.byteLength <= MAX_RETAINED_BUFFER_SIZE) {
-          // Nothing queued during the write: the buffer is reused as it is,
-          // so a quiet connection keeps one buffer, not two.
-          if (this.#buffer === NO_BUFFER) this.#buffer = written;
-          else this.#spare = written;
-        }
+        // Nothing queued during the write: the buffer is reused as it is,
+        // so a quiet connection keeps one buffer, not two.
+        if (this.#buffer === NO_BUFFER) this.#buffer = written;
+        else this.#spare = written;
         batch?.resolve();
         this.#writeBatch();
       },

@@ -1,7 +1,8 @@
 import {
+  checkConnectionLimits,
   checkDuration,
-  checkLimit,
   checkPort,
+  checkPositive,
   checkWait,
   type FramingOption,
   resolveFraming,
@@ -590,20 +591,17 @@ export async function listen(options: ListenOptions): Promise<Server> {
       `Cannot listen as 'handler' must be a function: current value is ${typeof handler}`,
     );
   }
-  const max = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
-  if (!Number.isInteger(max) || max < 1) {
-    throw new RangeError(
-      `Cannot listen as 'maxConnections' must be a positive integer: current value is ${max}`,
-    );
-  }
+  checkPositive(
+    "listen",
+    "maxConnections",
+    options.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
+  );
   checkDuration(
     "listen",
     "shutdownTimeout",
     options.shutdownTimeout ?? DEFAULT_SHUTDOWN_TIMEOUT,
   );
-  checkDuration("listen", "idleTimeout", options.idleTimeout ?? 0);
-  checkDuration("listen", "frameTimeout", options.frameTimeout ?? 0);
-  checkDuration("listen", "closeTimeout", options.closeTimeout ?? 0);
+  checkConnectionLimits("listen", options);
   const { heartbeat } = options;
   if (typeof heartbeat === "object") {
     checkDuration("listen", "heartbeat.interval", heartbeat.interval ?? 0);
@@ -614,8 +612,6 @@ export async function listen(options: ListenOptions): Promise<Server> {
       "leave 'heartbeat.interval' out for no probes",
     );
   }
-  checkLimit("listen", "maxFrameRate", options.maxFrameRate ?? 0);
-  checkLimit("listen", "maxWriteBuffer", options.maxWriteBuffer ?? 1);
   const framing = resolveFraming(options.framing);
   const runtime = options.runtime ?? await detectRuntime();
   options.signal?.throwIfAborted();

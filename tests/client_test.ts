@@ -4,6 +4,7 @@ import {
   connect,
   ConnectionClosedError,
   ConnectTimeoutError,
+  createClient,
   FrameTooLargeError,
   InvalidFrameError,
   lengthPrefixed,
@@ -108,6 +109,26 @@ test("connect() validates its options", async () => {
   await assert.rejects(connect({ port: 0 }), RangeError);
   await assert.rejects(connect({ port: 1.5 }), RangeError);
   await assert.rejects(connect({ port: 80, connectTimeout: -1 }), RangeError);
+  for (
+    const limits of [
+      { idleTimeout: 1e12 },
+      { frameTimeout: -1 },
+      { maxFrameRate: 1.5 },
+      { maxWriteBuffer: 0 },
+    ]
+  ) {
+    const name = Object.keys(limits)[0]!;
+    await assert.rejects(
+      connect({ port: 80, ...limits }),
+      (error: unknown) =>
+        error instanceof RangeError && error.message.includes(`'${name}'`),
+    );
+    assert.throws(
+      () => createClient({ port: 80, ...limits }),
+      (error: unknown) =>
+        error instanceof RangeError && error.message.includes(`'${name}'`),
+    );
+  }
   await assert.rejects(
     connect({ port: 80, framing: "json" as "line" }),
     TypeError,

@@ -26,7 +26,7 @@ const cases: [script: string, args: string[], message: RegExp][] = [
   [
     "echo_server.ts",
     ["--port", "0", "--max-connections", "1.5"],
-    /^--max-connections must be a whole number of at least 0: got 1\.5$/,
+    /^--max-connections must be a whole number from 0 to 9007199254740991: got 1\.5$/,
   ],
   [
     "echo_server.ts",
@@ -44,9 +44,19 @@ const cases: [script: string, args: string[], message: RegExp][] = [
     /^cannot read --tls-cert missing\.pem: .*ENOENT|^cannot read --tls-cert missing\.pem: .*(No such file|not found)/i,
   ],
   [
+    "server.ts",
+    ["--port", "0", "--max-write-buffer", "0"],
+    /^Cannot listen as 'maxWriteBuffer' must be a positive integer: current value is 0$/,
+  ],
+  [
+    "echo_server.ts",
+    ["--port", "0", "--max-frame-size", "99999999999999999"],
+    /^--max-frame-size must be a whole number from 0 to 9007199254740991: got 99999999999999999$/,
+  ],
+  [
     "client.ts",
     ["--heartbeat-interval", "-5"],
-    /^--heartbeat-interval must be a whole number of at least 0: got -5$/,
+    /^--heartbeat-interval must be a whole number from 0 to 9007199254740991: got -5$/,
   ],
   [
     "client.ts",

@@ -46,6 +46,8 @@ test("listen() rejects a bound port with NetError EADDRINUSE", async () => {
 test("listen() validates its options", async () => {
   await assert.rejects(serve(echo, { port: 70000 }), RangeError);
   await assert.rejects(serve(echo, { maxConnections: 0 }), RangeError);
+  await assert.rejects(serve(echo, { maxWriteBuffer: 0 }), RangeError);
+  await assert.rejects(serve(echo, { maxFrameRate: -1 }), RangeError);
   await assert.rejects(
     serve(undefined as unknown as () => void),
     TypeError,

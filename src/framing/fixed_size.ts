@@ -70,27 +70,36 @@ class FixedSizeDecoder implements FrameDecoder {
   }
 
   decode(chunk: Uint8Array, sink: FrameSink): void {
+    this.decodeSome(chunk, sink, Infinity);
+  }
+
+  decodeSome(chunk: Uint8Array, sink: FrameSink, maxFrames: number): number {
     if (this.#error !== undefined) throw this.#error;
     const size = this.#size;
     const pending = this.#pending;
     const end = chunk.byteLength;
     let pos = 0;
+    let frames = 0;
     if (pending.byteLength > 0) {
       const missing = size - pending.byteLength;
       if (end < missing) {
         if (end > 0) pending.append(chunk, missing);
-        return;
+        return end;
       }
       pos = missing;
+      frames = 1;
       sink.enqueue(pending.take(chunk.subarray(0, missing), size));
     }
     const buffer = chunk.buffer;
     const base = chunk.byteOffset;
     while (end - pos >= size) {
+      if (frames === maxFrames) return pos;
       sink.enqueue(frameView(sink, buffer, base + pos, size));
       pos += size;
+      frames++;
     }
     if (pos < end) pending.append(chunk.subarray(pos), size);
+    return end;
   }
 
   end(): void {

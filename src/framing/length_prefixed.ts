@@ -286,22 +286,29 @@ class LengthPrefixedDecoder implements FrameDecoder {
   }
 
   decode(chunk: Uint8Array, sink: FrameSink): void {
+    this.decodeSome(chunk, sink, Infinity);
+  }
+
+  decodeSome(chunk: Uint8Array, sink: FrameSink, maxFrames: number): number {
     if (this.#error !== undefined) throw this.#error;
+    const end = chunk.byteLength;
     let pos = 0;
+    let frames = 0;
     if (this.#headerHave > 0 || this.#need >= 0) {
       pos = this.#resume(chunk, sink);
-      if (pos < 0) return;
+      if (pos < 0) return end;
+      frames = 1;
     }
     // The hot path: frames that lie wholly inside this chunk are handed out
     // as views with no allocation but the view itself.
     const size = this.#headerSize;
     const little = this.#little;
     const limit = this.#limit;
-    const end = chunk.byteLength;
     const buffer = chunk.buffer;
     const base = chunk.byteOffset;
     let last = -1;
     while (pos + size <= end) {
+      if (frames === maxFrames) break;
       const length = readLength(chunk, pos, size, little);
       if (length > limit) throw this.#tooLarge(length);
       const start = pos + size;
@@ -309,19 +316,22 @@ class LengthPrefixedDecoder implements FrameDecoder {
       if (stop > end) {
         this.#need = length;
         if (start < end) this.#pending.append(chunk.subarray(start), length);
-        return;
+        return end;
       }
       sink.enqueue(frameView(sink, buffer, base + start, length));
+      frames++;
       last = length;
       pos = stop;
     }
     if (last >= 0) this.#afterLarge = last >= HEADER_READ_MIN;
+    if (frames === maxFrames) return pos;
     let have = 0;
     if (pos < end) {
       const scratch = this.#scratch ??= new Uint8Array(this.#headerSize);
       while (pos < end) scratch[have++] = chunk[pos++]!;
     }
     this.#headerHave = have;
+    return end;
   }
 
   end(): void {

@@ -148,10 +148,15 @@ class LineDecoder implements FrameDecoder {
   }
 
   decode(chunk: Uint8Array, sink: FrameSink): void {
+    this.decodeSome(chunk, sink, Infinity);
+  }
+
+  decodeSome(chunk: Uint8Array, sink: FrameSink, maxFrames: number): number {
     if (this.#error !== undefined) throw this.#error;
     const limit = this.#limit;
     const pending = this.#pending;
     let pos = 0;
+    let frames = 0;
     // Each search starts after the previous newline and buffered bytes are
     // never searched again, so every byte is scanned once.
     let newline = chunk.indexOf(LF);
@@ -165,17 +170,20 @@ class LineDecoder implements FrameDecoder {
           last === CR ? length - 1 : length,
         ),
       );
+      frames = 1;
       pos = newline + 1;
       newline = chunk.indexOf(LF, pos);
     }
     const buffer = chunk.buffer;
     const base = chunk.byteOffset;
     while (newline !== -1) {
+      if (frames === maxFrames) return pos;
       if (newline - pos > limit) throw this.#tooLarge(newline - pos);
       const length =
         (newline > pos && chunk[newline - 1] === CR ? newline - 1 : newline) -
         pos;
       sink.enqueue(frameView(sink, buffer, base + pos, length));
+      frames++;
       pos = newline + 1;
       newline = chunk.indexOf(LF, pos);
     }
@@ -187,6 +195,7 @@ class LineDecoder implements FrameDecoder {
       if (held + rest > limit) throw this.#tooLarge(held + rest);
       pending.append(pos === 0 ? chunk : chunk.subarray(pos), limit - held);
     }
+    return chunk.byteLength;
   }
 
   end(): void {

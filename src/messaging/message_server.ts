@@ -1,4 +1,4 @@
-import { checkDuration } from "../_options.ts";
+import { checkDuration, checkPositive } from "../_options.ts";
 import { systemClock } from "../clock.ts";
 import type { Connection } from "../connection.ts";
 import { rejected } from "../_promises.ts";
@@ -690,11 +690,7 @@ export async function listenMessages(
   const action = "listen for messages";
   const framing = envelopeFraming(action, options.framing);
   const maxConcurrency = options.maxConcurrency ?? DEFAULT_MAX_CONCURRENCY;
-  if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1) {
-    throw new RangeError(
-      `Cannot ${action} as 'maxConcurrency' must be a positive integer: current value is ${maxConcurrency}`,
-    );
-  }
+  checkPositive(action, "maxConcurrency", maxConcurrency);
   checkDuration(
     action,
     "handshakeTimeout",

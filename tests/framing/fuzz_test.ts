@@ -650,11 +650,43 @@ function assertStaysFailed(
  * typed framing error and sticks, `buffered` stays within the documented
  * bound, and no frame exceeds the limit.
  */
-function run(format: Format, chunks: readonly Uint8Array[]): Run {
+/**
+ * Decodes `chunk` as a reader that bounds its frames does: `decodeSome()`
+ * steps of at most `maxFrames` frames, each rest passed again.
+ */
+function decodeInSteps(
+  decoder: FrameDecoder,
+  chunk: Uint8Array,
+  sink: FrameSink & { frames: Uint8Array[] },
+  maxFrames: number,
+): void {
+  let rest = chunk;
+  for (;;) {
+    const before = sink.frames.length;
+    const used = decoder.decodeSome!(rest, sink, maxFrames);
+    const frames = sink.frames.length - before;
+    assert.ok(
+      frames <= maxFrames,
+      `${frames} frames in a step of ${maxFrames}`,
+    );
+    if (used === rest.byteLength) return;
+    assert.ok(used >= 0 && used < rest.byteLength, `took ${used} bytes`);
+    assert.equal(frames, maxFrames, "stopped before the step was full");
+    assert.equal(decoder.buffered, 0, "stopped inside a frame");
+    rest = rest.subarray(used);
+  }
+}
+
+function run(
+  format: Format,
+  chunks: readonly Uint8Array[],
+  maxFrames?: number,
+): Run {
   const decoder = format.framing.createDecoder();
   const frames: Uint8Array[] = [];
-  const sink: FrameSink = {
-    enqueue(frame) {
+  const sink = {
+    frames,
+    enqueue(frame: Uint8Array) {
       assert.ok(frame instanceof Uint8Array);
       assert.ok(
         frame.byteLength <= format.limit,
@@ -675,7 +707,8 @@ function run(format: Format, chunks: readonly Uint8Array[]): Run {
   assert.equal(decoder.buffered, 0);
   for (let i = 0; i < chunks.length; i++) {
     try {
-      decoder.decode(chunks[i]!, sink);
+      if (maxFrames === undefined) decoder.decode(chunks[i]!, sink);
+      else decodeInSteps(decoder, chunks[i]!, sink, maxFrames);
     } catch (error) {
       assertTyped(format, error);
       checkBuffered();
@@ -786,6 +819,43 @@ for (const family of FAMILIES) {
         assert.equal(result.error, undefined, `threw ${result.error}`);
         assertFrames(result.frames, payloads);
       }),
+      options(RUNS),
+    );
+  });
+}
+
+for (const family of FAMILIES) {
+  test(`${family.name} decoder decodeSome() hands out the same frames a step at a time, and the same errors`, () => {
+    fc.assert(
+      fc.property(
+        validCaseArb(family),
+        fc.integer({ min: 1, max: 4 }),
+        ({ config, payloads, plan }, maxFrames) => {
+          const format = family.format(config);
+          const wire = payloads.map((p) => encodeFrame(format.framing, p));
+          const chunks = cut(concat(wire), plan);
+          const result = run(format, chunks, maxFrames);
+          assert.equal(result.error, undefined, `threw ${result.error}`);
+          assertFrames(result.frames, payloads);
+        },
+      ),
+      options(RUNS),
+    );
+    fc.assert(
+      fc.property(
+        garbageCaseArb(family),
+        fc.integer({ min: 1, max: 4 }),
+        ({ config, garbage, plan }, maxFrames) => {
+          const format = family.format(config);
+          const chunks = cut(garbage, plan);
+          assertMatchesModel(
+            format,
+            chunks,
+            run(format, chunks, maxFrames),
+            format.model(garbage),
+          );
+        },
+      ),
       options(RUNS),
     );
   });
