@@ -172,8 +172,10 @@ export class FrameReader implements FrameSink, ChunkSink {
   #reuseWaiting = false;
   #reads: ReadBuffer | undefined;
   // The part of the last chunk not decoded yet, for decoders that can stop
-  // (`FrameDecoder.decodeSome`).
+  // (`FrameDecoder.decodeSome`), and when the chunk arrived: its frames
+  // count against the rate limit of that moment.
   #rest: Uint8Array | undefined;
+  #restArrived = 0;
 
   constructor(
     conn: Pick<Conn, "read" | "pull" | "readable">,
@@ -313,16 +315,10 @@ export class FrameReader implements FrameSink, ChunkSink {
   drain(): void {
     if (this.#end || this.#draining) return;
     this.#draining = true;
-    const rest = this.#rest;
-    this.#rest = undefined;
-    if (rest !== undefined) {
-      // Received is received: the frames of the last read are handed out.
-      try {
-        this.#decoder.decode(rest, this);
-      } catch (error) {
-        this.#readFailed(error);
-        return;
-      }
+    const error = this.#decodeRest();
+    if (error !== undefined) {
+      this.#readFailed(error);
+      return;
     }
     // The socket itself stays readable: a graceful close still has to take
     // in what the peer sends until it finishes (see `discard`).
@@ -383,6 +379,7 @@ export class FrameReader implements FrameSink, ChunkSink {
    * still handed out, then reads reject with it.
    */
   interrupt(error: unknown): void {
+    this.#decodeRest();
     this.#finish(error);
     this.#source.cancel();
   }
@@ -393,8 +390,25 @@ export class FrameReader implements FrameSink, ChunkSink {
    */
   end(error?: unknown): void {
     if (error !== undefined) this.#queue.clear();
+    else error = this.#decodeRest();
     this.#finish(error);
     this.#source.cancel();
+  }
+
+  /**
+   * Decodes what is left of the last read: its frames were received, and are
+   * handed out before an end. Returns the error of a bad frame among them.
+   */
+  #decodeRest(): unknown {
+    const rest = this.#rest;
+    if (rest === undefined || this.#end) return undefined;
+    this.#rest = undefined;
+    try {
+      this.#decoder.decode(rest, this);
+    } catch (error) {
+      return error;
+    }
+    return undefined;
   }
 
   #push(frame: Uint8Array): void {
@@ -488,7 +502,7 @@ export class FrameReader implements FrameSink, ChunkSink {
       }
       const rest = this.#rest;
       this.#rest = undefined;
-      if (!this.#decoded(rest, systemClock.now())) return;
+      if (!this.#decoded(rest, this.#restArrived)) return;
       this.#queue.wake();
     }
     if (
@@ -567,8 +581,13 @@ export class FrameReader implements FrameSink, ChunkSink {
       if (decoder.decodeSome === undefined) {
         decoder.decode(bytes, this);
       } else {
-        const used = decoder.decodeSome(bytes, this, MAX_DECODED);
-        if (used < bytes.byteLength) this.#rest = bytes.subarray(used);
+        // Frames read ahead count too: a batch holds at most MAX_DECODED.
+        const room = Math.max(1, MAX_DECODED - this.#queue.size);
+        const used = decoder.decodeSome(bytes, this, room);
+        if (used < bytes.byteLength && !this.#end) {
+          this.#rest = bytes.subarray(used);
+          this.#restArrived = now;
+        }
       }
       if (this.#limits.frameTimeout > 0 || this.#limits.maxFrameRate > 0) {
         this.#enforce(this.#count - before, now);

@@ -19,6 +19,10 @@ export const BY_REFERENCE_SIZE = 256 * 1024;
 // slowly, or not at all), by chunks of this size: doubling a backlog would
 // hold up to twice it, plus the buffers left behind.
 const CHUNK_SIZE = 1024 * 1024;
+// A buffer larger than this, such as a chunk of a backlog, is let go once
+// written: a connection keeps the memory of its usual bursts, not of a
+// backlog.
+const MAX_RETAINED_SIZE = CHUNK_SIZE / 2;
 
 /**
  * The frame a sender may reuse once `send()` returns: a copy, unless it is
@@ -229,7 +233,12 @@ export class FrameWriter {
       this.#start = this.#length = 0;
       return;
     }
-    let size = Math.max(this.#buffer.byteLength * 2, INITIAL_BUFFER_SIZE);
+    // Never past a chunk: a buffer grown large by a batch before, then cut
+    // for a frame sent by reference, must not go on doubling.
+    let size = Math.min(
+      Math.max(this.#buffer.byteLength * 2, INITIAL_BUFFER_SIZE),
+      CHUNK_SIZE,
+    );
     while (size < pending + bytes) size *= 2;
     // Earlier segments of this batch may still point into the old buffer:
     // only the part not yet cut moves.
@@ -333,10 +342,12 @@ export class FrameWriter {
         }
         this.#queued -= bytes;
         this.#inFlight = undefined;
-        // Nothing queued during the write: the buffer is reused as it is,
-        // so a quiet connection keeps one buffer, not two.
-        if (this.#buffer === NO_BUFFER) this.#buffer = written;
-        else this.#spare = written;
+        if (written.byteLength <= MAX_RETAINED_SIZE) {
+          // Nothing queued during the write: the buffer is reused as it is,
+          // so a quiet connection keeps one buffer, not two.
+          if (this.#buffer === NO_BUFFER) this.#buffer = written;
+          else this.#spare = written;
+        }
         batch?.resolve();
         this.#writeBatch();
       },

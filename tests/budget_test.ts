@@ -179,6 +179,27 @@ test("drain() hands out every frame of the last read, decoded or not yet", async
   assert.equal(taken, 3000);
 });
 
+test("a failed write still hands out every frame of the last read, then its error", async () => {
+  const { framing } = counted(true);
+  const { conn, control } = scripted([wire(framing, 3000, 2)]);
+  const broken = new Error("EPIPE");
+  conn.write = () => Promise.reject(broken);
+  await using connection = new Connection(conn, { framing });
+  let taken = 0;
+  await assert.rejects(
+    (async () => {
+      for await (const frame of connection) {
+        assert.equal(numberOf(frame), taken++);
+        // The write fails while the rest of the read waits to be decoded.
+        if (taken === 1) await connection.send("reply").catch(() => {});
+      }
+    })(),
+    (error: unknown) => error === broken,
+  );
+  assert.equal(taken, 3000);
+  assert.equal(control.written.length, 0);
+});
+
 test("a backlog of replies is written in chunks of at most 1 MiB, none held less than three quarters full", async () => {
   const framing = lengthPrefixed();
   for (
@@ -218,4 +239,36 @@ test("a backlog of replies is written in chunks of at most 1 MiB, none held less
       );
     }
   }
+});
+
+test("a backlog's buffers never grow past 1 MiB, and an idle connection lets them go", async () => {
+  const framing = lengthPrefixed();
+  const { conn, control } = scripted([]);
+  await using connection = new Connection(conn, { framing });
+  control.stall();
+  const first = connection.send(new Uint8Array(1));
+  await Promise.resolve();
+  // Frames sent by reference cut the buffer: the next doubling must not
+  // start from its size.
+  let last: Promise<void> | undefined;
+  for (let round = 0; round < 4; round++) {
+    for (let i = 0; i < 900; i++) last = connection.send(new Uint8Array(1024));
+    last = connection.send(new Uint8Array(256 * 1024));
+  }
+  control.release();
+  await first;
+  await last;
+  for (const chunk of control.written) {
+    assert.ok(
+      chunk.buffer.byteLength <= 1024 * 1024 ||
+        chunk.byteLength === 256 * 1024,
+      `a write from a buffer of ${chunk.buffer.byteLength} bytes`,
+    );
+  }
+  await connection.send(new Uint8Array(1));
+  const idle = control.written.at(-1)!;
+  assert.ok(
+    idle.buffer.byteLength <= 512 * 1024,
+    `a quiet connection writes from a buffer of ${idle.buffer.byteLength} bytes`,
+  );
 });

@@ -75,9 +75,9 @@ export interface FrameDecoder {
   decode(chunk: Uint8Array, sink: FrameSink): void;
   /**
    * Optional: decodes like {@linkcode FrameDecoder.decode}, but stops at the
-   * frame boundary after `maxFrames` frames and returns how many bytes of
-   * `chunk` it took; the caller passes the rest again, and nothing else,
-   * when it wants more. A reader that holds the frames of one read until
+   * frame boundary after `maxFrames` frames when a whole frame follows, and
+   * returns how many bytes of `chunk` it took; the caller passes the rest
+   * again, and nothing else, when it wants more. A reader that holds the frames of one read until
    * the application takes them can so bound how many there are, whatever a
    * read brings: 64 KiB of empty lines are 65 536 frames.
    *

@@ -308,7 +308,6 @@ class LengthPrefixedDecoder implements FrameDecoder {
     const base = chunk.byteOffset;
     let last = -1;
     while (pos + size <= end) {
-      if (frames === maxFrames) break;
       const length = readLength(chunk, pos, size, little);
       if (length > limit) throw this.#tooLarge(length);
       const start = pos + size;
@@ -318,13 +317,16 @@ class LengthPrefixedDecoder implements FrameDecoder {
         if (start < end) this.#pending.append(chunk.subarray(start), length);
         return end;
       }
+      // Only a whole frame is left for later: the caller sees a rest exactly
+      // when more frames are ready.
+      if (frames === maxFrames) break;
       sink.enqueue(frameView(sink, buffer, base + start, length));
       frames++;
       last = length;
       pos = stop;
     }
     if (last >= 0) this.#afterLarge = last >= HEADER_READ_MIN;
-    if (frames === maxFrames) return pos;
+    if (frames === maxFrames && pos + size <= end) return pos;
     let have = 0;
     if (pos < end) {
       const scratch = this.#scratch ??= new Uint8Array(this.#headerSize);

@@ -738,3 +738,21 @@ test("lengthPrefixed() reports truncation inside a frame read into readTarget()"
   assertTruncated(() => decoder.end(), 30_100, 50_004);
   assert.deepEqual(sink.frames, []);
 });
+
+test("lengthPrefixed() decodeSome() leaves a rest only when a whole frame is in it", () => {
+  const framing = lengthPrefixed();
+  const frames = [1, 2, 3].map((n) =>
+    encodeFrame(framing, new Uint8Array([n]))
+  );
+  const sink = new Collector();
+  // Two whole frames and part of a header: the part is taken in.
+  const partial = concat([frames[0]!, frames[1]!, frames[2]!.subarray(0, 2)]);
+  const decoder = framing.createDecoder();
+  assert.equal(decoder.decodeSome!(partial, sink, 2), partial.byteLength);
+  assert.equal(decoder.buffered, 2);
+  // Two whole frames and a third: the third is left for later.
+  const whole = concat(frames);
+  const fresh = framing.createDecoder();
+  assert.equal(fresh.decodeSome!(whole, sink, 2), 2 * frames[0]!.byteLength);
+  assert.equal(fresh.buffered, 0);
+});
