@@ -70,6 +70,7 @@ export type { ConnectionHandler, ListenOptions, Server } from "./src/server.ts";
 export { Connection, DEFAULT_MAX_WRITE_BUFFER } from "./src/connection.ts";
 export type {
   BatchOptions,
+  ConnectionLimits,
   ConnectionOptions,
   HeartbeatFrames,
 } from "./src/connection.ts";

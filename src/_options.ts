@@ -1,3 +1,4 @@
+import type { ConnectionLimits } from "./connection.ts";
 import type { Framing } from "./framing/framing.ts";
 import { lengthPrefixed } from "./framing/length_prefixed.ts";
 import { lineDelimited } from "./framing/line_delimited.ts";
@@ -115,18 +116,12 @@ export function checkPositive(action: string, name: string, value: number) {
 }
 
 /**
- * Checks the limits every connection takes, as `listen()`, `connect()` and
- * `createClient()` pass them on, so that each refuses a bad one up front.
+ * Checks the limits every connection takes, so that `listen()`,
+ * `connect()`, `createClient()` and `Connection` refuse a bad one up front.
  */
 export function checkConnectionLimits(
   action: string,
-  options: {
-    idleTimeout?: number;
-    frameTimeout?: number;
-    closeTimeout?: number;
-    maxFrameRate?: number;
-    maxWriteBuffer?: number;
-  },
+  options: ConnectionLimits,
 ) {
   checkDuration(action, "idleTimeout", options.idleTimeout ?? 0);
   checkDuration(action, "frameTimeout", options.frameTimeout ?? 0);

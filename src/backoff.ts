@@ -1,3 +1,5 @@
+import { defined } from "./_values.ts";
+
 /**
  * How long to wait between reconnection attempts. The option names and their
  * meaning are those of `retry` from `@std/async`, plus a time budget.
@@ -165,12 +167,6 @@ export function resolveBackoff(
     "a number of milliseconds of at least 0, or Infinity",
   );
   return resolved;
-}
-
-function defined(options: BackoffOptions): BackoffOptions {
-  return Object.fromEntries(
-    Object.entries(options).filter(([, value]) => value !== undefined),
-  );
 }
 
 function check(name: string, value: unknown, ok: boolean, what: string): void {

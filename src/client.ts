@@ -38,8 +38,7 @@ import {
   type HeartbeatOptions,
 } from "./heartbeat.ts";
 import { type QueueOptions, SendQueue } from "./send_queue.ts";
-
-const encoder = new TextEncoder();
+import { toBytes } from "./_values.ts";
 
 /**
  * The states of a {@linkcode Client}.
@@ -1264,8 +1263,4 @@ export class Client extends EventTarget
  */
 export function createClient(options: ClientOptions): Client {
   return new Client(options);
-}
-
-function toBytes(frame: Uint8Array | string): Uint8Array {
-  return typeof frame === "string" ? encoder.encode(frame) : frame;
 }

@@ -5,10 +5,15 @@ import {
   type FramingOption,
   resolveFraming,
 } from "./_options.ts";
-import { Connection, type ConnectionOptions } from "./connection.ts";
+import {
+  Connection,
+  type ConnectionLimits,
+  type ConnectionOptions,
+} from "./connection.ts";
 import { ConnectTimeoutError } from "./errors.ts";
 import { detectRuntime } from "./runtime/detect.ts";
 import type { Runtime, TlsConnectOptions } from "./runtime/types.ts";
+import { defined } from "./_values.ts";
 
 /**
  * The default of {@linkcode ConnectOptions.connectTimeout}: 10 seconds.
@@ -64,7 +69,7 @@ export const DEFAULT_CONNECT_TIMEOUT = 10_000;
  * }
  * ```
  */
-export interface ConnectOptions {
+export interface ConnectOptions extends ConnectionLimits {
   /**
    * The host to connect to.
    *
@@ -119,42 +124,6 @@ export interface ConnectOptions {
    * @default {false}
    */
   tls?: boolean | TlsConnectOptions;
-  /**
-   * Milliseconds to wait for incoming bytes before the connection is aborted
-   * with `IdleTimeoutError`; `0` never. Prefer heartbeats on a client.
-   *
-   * @default {0}
-   */
-  idleTimeout?: number;
-  /**
-   * Milliseconds a frame may take to arrive, from its first byte, before the
-   * connection is aborted with `FrameTimeoutError`; `0` for no limit.
-   *
-   * @default {0}
-   */
-  frameTimeout?: number;
-  /**
-   * Frames per second the server may send before the connection is aborted
-   * with `FrameRateError`; `0` for no limit.
-   *
-   * @default {0}
-   */
-  maxFrameRate?: number;
-  /**
-   * Bytes that may wait to be written before the connection is aborted with
-   * `WriteBufferFullError`.
-   *
-   * @default {16777216}
-   */
-  maxWriteBuffer?: number;
-  /**
-   * Milliseconds `close()` may take to write what was accepted and see the
-   * server's FIN before the connection is aborted with `CloseTimeoutError`;
-   * `0` waits as long as it takes.
-   *
-   * @default {10000}
-   */
-  closeTimeout?: number;
   /**
    * The runtime's sockets.
    *
@@ -260,10 +229,3 @@ export async function dial(
 }
 
 /** Drops the entries whose value is `undefined` (for exact optional types). */
-function defined<T extends Record<string, unknown>>(
-  values: T,
-): { [K in keyof T]?: Exclude<T[K], undefined> } {
-  return Object.fromEntries(
-    Object.entries(values).filter(([, value]) => value !== undefined),
-  ) as { [K in keyof T]?: Exclude<T[K], undefined> };
-}

@@ -1,4 +1,5 @@
 import { type Deadline, Deadlines, heapClock } from "./_deadlines.ts";
+import { checkConnectionLimits } from "./_options.ts";
 import { rejected } from "./_promises.ts";
 import { systemClock } from "./clock.ts";
 import {
@@ -13,8 +14,8 @@ import { Heartbeat } from "./heartbeat.ts";
 import type { Framing } from "./framing/framing.ts";
 import { lengthPrefixed } from "./framing/length_prefixed.ts";
 import type { Conn, NetAddr } from "./runtime/types.ts";
+import { toBytes } from "./_values.ts";
 
-const encoder = new TextEncoder();
 // Frames read ahead of the application when heartbeats are on: a handler
 // that falls further behind than this leaves pings unread, as TCP must.
 const HEARTBEAT_READ_AHEAD = 16;
@@ -29,6 +30,62 @@ export const DEFAULT_CLOSE_TIMEOUT = 10_000;
 const idleDeadlines = new Deadlines(systemClock, false);
 // Heartbeat probes time out on the same heap.
 const probeClock = heapClock(idleDeadlines, systemClock);
+
+/**
+ * The limits of one connection, the same for `connect()`, `createClient()`,
+ * `Connection` and each connection a `listen()` server accepts. Reaching one
+ * aborts only that connection, with a typed error. A server's defaults are
+ * stricter where a peer could otherwise hold its memory or a slot.
+ */
+export interface ConnectionLimits {
+  /**
+   * Milliseconds without incoming bytes after which the connection is
+   * aborted with {@linkcode IdleTimeoutError}; `0` never does. Only time
+   * spent waiting for data counts: an application busy with a frame does not
+   * make its peer idle. Clients should prefer heartbeats.
+   *
+   * @default {0, or 300000 on a server}
+   */
+  idleTimeout?: number;
+  /**
+   * Milliseconds a frame may take to arrive, counted from its first byte,
+   * before the connection is aborted with {@linkcode FrameTimeoutError}; `0`
+   * for no limit. Unlike an idle timeout, a peer that trickles bytes (a
+   * slowloris attack) cannot defeat it.
+   *
+   * @default {0, or 30000 on a server}
+   */
+  frameTimeout?: number;
+  /**
+   * Frames per second the peer may send before the connection is aborted
+   * with {@linkcode FrameRateError}; `0` for no limit. A flood of tiny
+   * frames costs time, not memory: a connection decodes at most 1 024
+   * frames ahead of the application.
+   *
+   * @default {0}
+   */
+  maxFrameRate?: number;
+  /**
+   * Bytes that may wait to be written. A `send()` beyond it means the peer
+   * does not read what it is sent: the connection is aborted with
+   * {@linkcode WriteBufferFullError} instead of letting memory grow. Await
+   * `send()` or write through `writable` to stay below it.
+   *
+   * @default {16777216}
+   */
+  maxWriteBuffer?: number;
+  /**
+   * Milliseconds {@linkcode Connection.close} may take to write what was
+   * accepted and see the peer's FIN. A peer that has not read everything by
+   * then gets the connection aborted with {@linkcode CloseTimeoutError}, so
+   * a peer that stops reading cannot hold the connection open; `0` waits as
+   * long as it takes. A server closes each connection once its handler has
+   * returned, and reports the error to `onError`.
+   *
+   * @default {10000, or idleTimeout on a server if that is shorter}
+   */
+  closeTimeout?: number;
+}
 
 /**
  * Options for {@linkcode Connection}.
@@ -65,7 +122,7 @@ const probeClock = heapClock(idleDeadlines, systemClock);
  * listener.close();
  * ```
  */
-export interface ConnectionOptions {
+export interface ConnectionOptions extends ConnectionLimits {
   /**
    * The wire format of the frames.
    *
@@ -94,51 +151,6 @@ export interface ConnectionOptions {
   heartbeat?: HeartbeatFrames;
   /** Called whenever bytes arrive: proof that the peer is alive. */
   onActivity?: () => void;
-  /**
-   * Milliseconds without incoming bytes after which the connection is
-   * aborted with {@linkcode IdleTimeoutError}; `0` never does. Only time
-   * spent waiting for data counts: an application busy with a frame does not
-   * make its peer idle.
-   *
-   * @default {0}
-   */
-  idleTimeout?: number;
-  /**
-   * Milliseconds a frame may take to arrive, counted from its first byte,
-   * before the connection is aborted with {@linkcode FrameTimeoutError}; `0`
-   * for no limit. Unlike an idle timeout, a peer that trickles bytes (a
-   * slowloris attack) cannot defeat it.
-   *
-   * @default {0}
-   */
-  frameTimeout?: number;
-  /**
-   * Frames per second the peer may send before the connection is aborted
-   * with {@linkcode FrameRateError}; `0` for no limit. Byte limits do not
-   * catch floods of empty frames; this does.
-   *
-   * @default {0}
-   */
-  maxFrameRate?: number;
-  /**
-   * Bytes that may wait to be written. A `send()` beyond it means the peer
-   * does not read what it is sent: the connection is aborted with
-   * {@linkcode WriteBufferFullError} instead of letting memory grow. Await
-   * `send()` or write through `writable` to stay below it.
-   *
-   * @default {16777216}
-   */
-  maxWriteBuffer?: number;
-  /**
-   * Milliseconds {@linkcode Connection.close} may take to write what was
-   * accepted and see the peer's FIN. A peer that has not read everything by
-   * then gets the connection aborted with {@linkcode CloseTimeoutError}, so
-   * a peer that stops reading cannot hold the connection open; `0` waits as
-   * long as it takes.
-   *
-   * @default {10000}
-   */
-  closeTimeout?: number;
 }
 
 /**
@@ -357,6 +369,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
    */
   constructor(conn: Conn, options: ConnectionOptions = {}) {
     this.#conn = conn;
+    checkConnectionLimits("create a connection", options);
     this.framing = options.framing ?? lengthPrefixed();
     this.#highWaterMark = options.highWaterMark ?? 64 * 1024;
     this.#closeTimeout = options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
@@ -770,8 +783,4 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.byteLength !== b.byteLength) return false;
   for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
   return true;
-}
-
-function toBytes(frame: Uint8Array | string): Uint8Array {
-  return typeof frame === "string" ? encoder.encode(frame) : frame;
 }

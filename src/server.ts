@@ -9,6 +9,7 @@ import {
 } from "./_options.ts";
 import {
   Connection,
+  type ConnectionLimits,
   DEFAULT_CLOSE_TIMEOUT,
   type HeartbeatFrames,
 } from "./connection.ts";
@@ -25,6 +26,7 @@ import type {
   Runtime,
   TlsListenOptions,
 } from "./runtime/types.ts";
+import { toBytes } from "./_values.ts";
 
 /**
  * The default of {@linkcode ListenOptions.maxConnections}.
@@ -163,7 +165,7 @@ export type ConnectionHandler = (conn: Connection) => void | Promise<void>;
  * assert.equal((errors[0] as Error).message, "boom");
  * ```
  */
-export interface ListenOptions {
+export interface ListenOptions extends ConnectionLimits {
   /**
    * The address to bind.
    *
@@ -223,48 +225,6 @@ export interface ListenOptions {
       interval?: number;
       timeout?: number;
     };
-  /**
-   * Milliseconds a connection may wait for incoming bytes before it is
-   * aborted with {@linkcode IdleTimeoutError}; `0` never. Time the handler
-   * spends busy with a frame does not count. Clients that may stay quiet for
-   * longer should send heartbeats.
-   *
-   * @default {300000}
-   */
-  idleTimeout?: number;
-  /**
-   * Milliseconds a frame may take to arrive, from its first byte, before the
-   * connection is aborted with `FrameTimeoutError`; `0` for no limit. It stops
-   * peers that trickle bytes to hold connections open (slowloris).
-   *
-   * @default {30000}
-   */
-  frameTimeout?: number;
-  /**
-   * Frames per second a connection may send before it is aborted with
-   * `FrameRateError`; `0` for no limit. It stops floods of tiny or empty
-   * frames, which byte limits do not.
-   *
-   * @default {0}
-   */
-  maxFrameRate?: number;
-  /**
-   * Bytes that may wait to be written to one connection before it is aborted
-   * with `WriteBufferFullError`: a peer that does not read cannot make the
-   * server hold unbounded memory.
-   *
-   * @default {16777216}
-   */
-  maxWriteBuffer?: number;
-  /**
-   * Milliseconds a connection whose handler has returned may take to write
-   * what was accepted and see the peer's FIN. A peer that has not read
-   * everything by then is cut off with `CloseTimeoutError`, reported to
-   * `onError`, and its slot is freed; `0` waits as long as it takes.
-   *
-   * @default {10000, or idleTimeout if that is shorter}
-   */
-  closeTimeout?: number;
   /**
    * Whether to turn off Nagle's algorithm on accepted connections.
    *
@@ -539,12 +499,6 @@ export function stopAccepting(server: Server): Promise<void> {
   return server instanceof TcpServer
     ? server.stopAccepting()
     : Promise.resolve();
-}
-
-function toBytes(payload: Uint8Array | string): Uint8Array {
-  return typeof payload === "string"
-    ? new TextEncoder().encode(payload)
-    : payload;
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -121,3 +121,25 @@ test("Connection never overlaps reads, not even when closing during a read", asy
   assert.equal(overlapped, false);
   assert.ok(peer.closed);
 });
+
+test("Connection refuses limits that connect() and listen() refuse", () => {
+  for (
+    const limits of [
+      { idleTimeout: -1 },
+      { frameTimeout: 2 ** 31 },
+      { maxFrameRate: 0.5 },
+      { maxWriteBuffer: 0 },
+      { closeTimeout: Number.NaN },
+    ]
+  ) {
+    const { conn } = memoryConn();
+    const name = Object.keys(limits)[0]!;
+    assert.throws(
+      () => new Connection(conn, limits),
+      (error: unknown) =>
+        error instanceof RangeError &&
+        error.message.startsWith(`Cannot create a connection as '${name}'`),
+    );
+    conn.close();
+  }
+});

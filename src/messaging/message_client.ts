@@ -33,6 +33,7 @@ import {
   writeId,
 } from "./envelope.ts";
 import { DEFAULT_HANDSHAKE_TIMEOUT, handshake } from "./handshake.ts";
+import { toBytes } from "../_values.ts";
 
 /**
  * The default of {@linkcode MessageClientOptions.timeout}: 30 seconds.
@@ -356,8 +357,6 @@ interface Queued {
   readonly signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
 }
-
-const encoder = new TextEncoder();
 
 /**
  * A client of the tether messaging protocol: request/reply with many
@@ -1130,8 +1129,4 @@ function checkOpen(session: Session, action: string): void {
         new Error("The server sent goaway"),
     });
   }
-}
-
-function toBytes(payload: Uint8Array | string): Uint8Array {
-  return typeof payload === "string" ? encoder.encode(payload) : payload;
 }

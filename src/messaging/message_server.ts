@@ -22,6 +22,7 @@ import {
 } from "./envelope.ts";
 import { DEFAULT_HANDSHAKE_TIMEOUT, handshake } from "./handshake.ts";
 import { handleControl } from "./_control.ts";
+import { toBytes } from "../_values.ts";
 
 /**
  * The default of {@linkcode MessageServerOptions.maxConcurrency}.
@@ -705,8 +706,4 @@ export async function listenMessages(
   });
   await server.start();
   return server;
-}
-
-function toBytes(payload: Uint8Array | string): Uint8Array {
-  return typeof payload === "string" ? encoder.encode(payload) : payload;
 }
