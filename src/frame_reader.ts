@@ -1,7 +1,7 @@
 import { FrameQueue } from "./_frame_queue.ts";
 import { DONE, pullStream } from "./_pull.ts";
 import { ReadBuffer } from "./_read_buffer.ts";
-import { systemClock } from "./clock.ts";
+import { type Clock, systemClock } from "./clock.ts";
 import { FrameRateError, FrameTimeoutError } from "./errors.ts";
 import type { FrameDecoder, FrameSink } from "./framing/framing.ts";
 import { pulled } from "./runtime/_streams.ts";
@@ -171,6 +171,8 @@ export class FrameReader implements FrameSink, ChunkSink {
   // when it asks for the next one.
   #reuseWaiting = false;
   #reads: ReadBuffer | undefined;
+  // The frame timeout's and the rate limit's, and the wait of `discard`.
+  #clock: Clock;
   // The part of the last chunk not decoded yet, for decoders that can stop
   // (`FrameDecoder.decodeSome`), and when the chunk arrived: its frames
   // count against the rate limit of that moment.
@@ -183,7 +185,9 @@ export class FrameReader implements FrameSink, ChunkSink {
     readAhead: number,
     hooks: FrameReaderHooks,
     limits: FrameReaderLimits = { frameTimeout: 0, maxFrameRate: 0 },
+    clock: Clock = systemClock,
   ) {
+    this.#clock = clock;
     this.#source = chunksOf(conn);
     this.#decoder = decoder;
     this.#readAhead = readAhead;
@@ -342,7 +346,7 @@ export class FrameReader implements FrameSink, ChunkSink {
     const expired = new Promise<void>((resolve) => {
       stop = resolve;
       // A close in progress is awaited work: it keeps the process alive.
-      timer = systemClock.setTimeout(resolve, timeout, true);
+      timer = this.#clock.setTimeout(resolve, timeout, true);
       if (signal.aborted) resolve();
       else signal.addEventListener("abort", stop, { once: true });
     });
@@ -361,7 +365,7 @@ export class FrameReader implements FrameSink, ChunkSink {
       }
     })();
     await Promise.race([drained, expired]);
-    systemClock.clearTimeout(timer);
+    this.#clock.clearTimeout(timer);
     signal.removeEventListener("abort", stop!);
   }
 
@@ -421,7 +425,7 @@ export class FrameReader implements FrameSink, ChunkSink {
     if (this.#end) return;
     this.#end = { error };
     this.#rest = undefined;
-    systemClock.clearTimeout(this.#frameTimer);
+    this.#clock.clearTimeout(this.#frameTimer);
     this.#queue.end(error);
   }
 
@@ -450,7 +454,7 @@ export class FrameReader implements FrameSink, ChunkSink {
   }
 
   #armFrameTimer(ms: number): void {
-    this.#frameTimer = systemClock.setTimeout(
+    this.#frameTimer = this.#clock.setTimeout(
       () => this.#checkFrame(),
       ms,
       false,
@@ -469,7 +473,7 @@ export class FrameReader implements FrameSink, ChunkSink {
       return;
     }
     // Only time spent waiting on the peer counts.
-    const elapsed = systemClock.now() - Math.max(start, this.#waitingSince);
+    const elapsed = this.#clock.now() - Math.max(start, this.#waitingSince);
     if (elapsed < timeout) {
       this.#armFrameTimer(timeout - elapsed);
       return;
@@ -484,7 +488,7 @@ export class FrameReader implements FrameSink, ChunkSink {
     if (this.#reading || this.#end) return;
     this.#reading = true;
     // The application asked for frames: from now on, silence is the peer's.
-    this.#waitingSince = systemClock.now();
+    this.#waitingSince = this.#clock.now();
     this.#readMore();
   }
 
@@ -555,7 +559,7 @@ export class FrameReader implements FrameSink, ChunkSink {
     const held = this.#reads?.filled(value);
     // One clock reading per chunk serves every check: a reading costs
     // about as much as decoding a few small frames.
-    const now = systemClock.now();
+    const now = this.#clock.now();
     this.#hooks.onChunk(now);
     let decoded: boolean;
     if (held === undefined) {
