@@ -747,9 +747,10 @@ export class Client extends EventTarget
   /**
    * Iterates the incoming frames of every connection in batches: each step
    * yields the frames received so far, at least one and at most 1 024, in
-   * order, in an array that is yours to keep. It shares one queue with plain iteration and with
-   * `readable`. A batch costs one promise where plain iteration costs one
-   * per frame, and replies sent while handling a batch leave in one write.
+   * order, in an array that is yours to keep. It shares one queue with plain
+   * iteration and with `readable`. A batch costs one promise where plain
+   * iteration costs one per frame, and replies sent while handling a batch
+   * leave in one write.
    * Leaving a loop early does not close the client.
    *
    * @example Echo requests a batch at a time

@@ -227,5 +227,3 @@ export async function dial(
     signal?.removeEventListener("abort", onAbort);
   }
 }
-
-/** Drops the entries whose value is `undefined` (for exact optional types). */

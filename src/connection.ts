@@ -695,8 +695,8 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   /**
    * Iterates the incoming frames in batches: each step yields the frames
    * received so far, at least one and at most 1 024, in order, in an array
-   * that is yours to keep. It shares one queue with plain iteration and with `readable`, so
-   * each frame is handed out once, whichever way it is read.
+   * that is yours to keep. It shares one queue with plain iteration and with
+   * `readable`, so each frame is handed out once, whichever way it is read.
    *
    * This is the fast way to read: plain iteration costs a promise and an
    * `await` per frame, a batch costs one per read from the socket. Replies

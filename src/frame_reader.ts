@@ -338,7 +338,6 @@ export class FrameReader implements FrameSink, ChunkSink {
     const peerDone = this.#end !== undefined && this.#end.error === undefined &&
       this.#peerFinished;
     this.#queue.clear();
-    this.#rest = undefined;
     this.#finish(undefined);
     if (peerDone) return;
     let timer: unknown;
@@ -372,7 +371,6 @@ export class FrameReader implements FrameSink, ChunkSink {
   /** Stops reading at once; what is queued is dropped. */
   cancel(): Promise<void> {
     this.#queue.clear();
-    this.#rest = undefined;
     this.#finish(undefined);
     this.#source.cancel();
     return Promise.resolve();
@@ -383,6 +381,8 @@ export class FrameReader implements FrameSink, ChunkSink {
    * still handed out, then reads reject with it.
    */
   interrupt(error: unknown): void {
+    // Reading ends with `error` either way: a bad frame in the rest only
+    // ends the frames handed out before it.
     this.#decodeRest();
     this.#finish(error);
     this.#source.cancel();
@@ -496,7 +496,7 @@ export class FrameReader implements FrameSink, ChunkSink {
   // an async loop: every idle connection has a read pending here, and a
   // suspended async function holds several times the memory of a callback.
   #readMore(): void {
-    while (this.#rest !== undefined) {
+    for (;;) {
       if (
         this.#end ||
         !(this.#queue.waiting || this.#queue.size < this.#readAhead)
@@ -504,17 +504,12 @@ export class FrameReader implements FrameSink, ChunkSink {
         this.#reading = false;
         return;
       }
+      // The rest of the last read comes before the socket.
       const rest = this.#rest;
+      if (rest === undefined) break;
       this.#rest = undefined;
       if (!this.#decoded(rest, this.#restArrived)) return;
       this.#queue.wake();
-    }
-    if (
-      this.#end ||
-      !(this.#queue.waiting || this.#queue.size < this.#readAhead)
-    ) {
-      this.#reading = false;
-      return;
     }
     this.#pulling = true;
     // Only a read for a waiting batch of reused memory goes into it: every
@@ -598,7 +593,6 @@ export class FrameReader implements FrameSink, ChunkSink {
       }
       return true;
     } catch (error) {
-      this.#rest = undefined;
       this.#readFailed(error);
       return false;
     }

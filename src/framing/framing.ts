@@ -77,9 +77,10 @@ export interface FrameDecoder {
    * Optional: decodes like {@linkcode FrameDecoder.decode}, but stops at the
    * frame boundary after `maxFrames` frames when a whole frame follows, and
    * returns how many bytes of `chunk` it took; the caller passes the rest
-   * again, and nothing else, when it wants more. A reader that holds the frames of one read until
-   * the application takes them can so bound how many there are, whatever a
-   * read brings: 64 KiB of empty lines are 65 536 frames.
+   * again, and nothing else, when it wants more. A reader that holds the
+   * frames of one read until the application takes them can so bound how
+   * many there are, whatever a read brings: 64 KiB of empty lines are
+   * 65 536 frames.
    *
    * @param maxFrames At least 1.
    * @returns The bytes of `chunk` decoded; `chunk.byteLength` when all were.
