@@ -3,7 +3,14 @@
 import { readFileSync } from "node:fs";
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { type Framing, lengthPrefixed, lineDelimited } from "../mod.ts";
+import {
+  DEFAULT_HEARTBEAT_TIMEOUT,
+  DEFAULT_MAX_FRAME_SIZE,
+  DEFAULT_MAX_WRITE_BUFFER,
+  type Framing,
+  lengthPrefixed,
+  lineDelimited,
+} from "../mod.ts";
 
 /** The flags every example takes. */
 export interface ExampleArgs {
@@ -144,14 +151,41 @@ function joinNegatives(args: string[], numeric: Set<string>): string[] {
   return joined;
 }
 
-/** The framing `--framing` names, taking frames of up to `maxFrameSize` bytes. */
-export function framingOf(
-  name: "length" | "line",
-  maxFrameSize: number,
-): Framing {
-  return name === "line"
-    ? lineDelimited({ maxLineLength: maxFrameSize })
-    : lengthPrefixed({ maxFrameSize });
+/** The numeric flags of both example servers, with their defaults. */
+export const SERVER_NUMBERS: Record<string, number> = {
+  "heartbeat-interval": 0,
+  "heartbeat-timeout": DEFAULT_HEARTBEAT_TIMEOUT,
+  "max-frame-rate": 0,
+  "max-frame-size": DEFAULT_MAX_FRAME_SIZE,
+  "max-write-buffer": DEFAULT_MAX_WRITE_BUFFER,
+};
+
+/**
+ * What the flags of {@linkcode SERVER_NUMBERS} ask of `listen()`: the framing
+ * `--framing` names with its frame size, the limits, and the probes, if an
+ * interval is given. Call it where `started()` reports a refused value.
+ */
+export function serverOptions(
+  framing: "length" | "line",
+  extra: Record<string, number>,
+): {
+  framing: Framing;
+  maxFrameRate: number;
+  maxWriteBuffer: number;
+  probes: { interval: number; timeout: number } | undefined;
+} {
+  const maxFrameSize = extra["max-frame-size"]!;
+  const interval = extra["heartbeat-interval"]!;
+  return {
+    framing: framing === "line"
+      ? lineDelimited({ maxLineLength: maxFrameSize })
+      : lengthPrefixed({ maxFrameSize }),
+    maxFrameRate: extra["max-frame-rate"]!,
+    maxWriteBuffer: extra["max-write-buffer"]!,
+    probes: interval > 0
+      ? { interval, timeout: extra["heartbeat-timeout"]! }
+      : undefined,
+  };
 }
 
 /** The text of the file a flag names, or an exit with one line saying why not. */

@@ -19,14 +19,17 @@ import process from "node:process";
 import {
   type Connection,
   DEFAULT_FRAME_TIMEOUT,
-  DEFAULT_HEARTBEAT_TIMEOUT,
   DEFAULT_IDLE_TIMEOUT,
   DEFAULT_MAX_CONNECTIONS,
-  DEFAULT_MAX_FRAME_SIZE,
-  DEFAULT_MAX_WRITE_BUFFER,
   listen,
 } from "../mod.ts";
-import { exampleArgs, framingOf, readFlagFile, started } from "./_args.ts";
+import {
+  exampleArgs,
+  readFlagFile,
+  SERVER_NUMBERS,
+  serverOptions,
+  started,
+} from "./_args.ts";
 
 const USAGE =
   `usage: echo_server.ts [--host 127.0.0.1] [--port 7000] [--framing length|line]
@@ -43,15 +46,9 @@ const { host, port, framing, files, extra, switches } = exampleArgs(USAGE, {
     "frame-timeout": DEFAULT_FRAME_TIMEOUT,
     "idle-timeout": DEFAULT_IDLE_TIMEOUT,
     "max-connections": DEFAULT_MAX_CONNECTIONS,
-    "heartbeat-interval": 0,
-    "heartbeat-timeout": DEFAULT_HEARTBEAT_TIMEOUT,
-    "max-frame-rate": 0,
-    "max-frame-size": DEFAULT_MAX_FRAME_SIZE,
-    "max-write-buffer": DEFAULT_MAX_WRITE_BUFFER,
+    ...SERVER_NUMBERS,
   },
 });
-const interval = extra["heartbeat-interval"]!;
-const timeout = extra["heartbeat-timeout"]!;
 const cert = files["tls-cert"];
 const key = files["tls-key"];
 if ((cert === undefined) !== (key === undefined)) {
@@ -81,18 +78,17 @@ function echo(conn: Connection, frame: Uint8Array): boolean {
   return true;
 }
 
-const server = await started(() =>
-  listen({
+const server = await started(() => {
+  const { probes, ...limits } = serverOptions(framing, extra);
+  return listen({
     hostname: host,
     port,
-    framing: framingOf(framing, extra["max-frame-size"]!),
+    ...limits,
     frameTimeout: extra["frame-timeout"]!,
     idleTimeout: extra["idle-timeout"]!,
     maxConnections: extra["max-connections"]!,
-    maxFrameRate: extra["max-frame-rate"]!,
-    maxWriteBuffer: extra["max-write-buffer"]!,
     // Pings are answered, not echoed, only when probing is asked for.
-    ...(interval > 0 ? { heartbeat: { interval, timeout } } : {}),
+    ...(probes ? { heartbeat: probes } : {}),
     ...(cert && key
       ? {
         tls: {
@@ -117,7 +113,8 @@ const server = await started(() =>
           for (const frame of frames) if (!echo(conn, frame)) return;
         }
       },
-  }), USAGE);
+  });
+}, USAGE);
 
 console.log(`listening on ${server.addr.hostname}:${server.addr.port}`);
 

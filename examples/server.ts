@@ -12,13 +12,13 @@
  * gracefully.
  */
 import process from "node:process";
+import { listen } from "../mod.ts";
 import {
-  DEFAULT_HEARTBEAT_TIMEOUT,
-  DEFAULT_MAX_FRAME_SIZE,
-  DEFAULT_MAX_WRITE_BUFFER,
-  listen,
-} from "../mod.ts";
-import { exampleArgs, framingOf, started } from "./_args.ts";
+  exampleArgs,
+  SERVER_NUMBERS,
+  serverOptions,
+  started,
+} from "./_args.ts";
 
 const USAGE =
   `usage: server.ts [--host 127.0.0.1] [--port 8080] [--framing length|line]
@@ -27,28 +27,19 @@ const USAGE =
 const { host, port, framing, extra } = exampleArgs(USAGE, {
   port: 8080,
   allowZeroPort: true,
-  numbers: {
-    "heartbeat-interval": 0,
-    "heartbeat-timeout": DEFAULT_HEARTBEAT_TIMEOUT,
-    "max-frame-rate": 0,
-    "max-frame-size": DEFAULT_MAX_FRAME_SIZE,
-    "max-write-buffer": DEFAULT_MAX_WRITE_BUFFER,
-  },
+  numbers: SERVER_NUMBERS,
 });
-const interval = extra["heartbeat-interval"]!;
-const timeout = extra["heartbeat-timeout"]!;
 const decoder = new TextDecoder();
 
-const server = await started(() =>
-  listen({
+const server = await started(() => {
+  const { probes, ...limits } = serverOptions(framing, extra);
+  return listen({
     hostname: host,
     port,
-    framing: framingOf(framing, extra["max-frame-size"]!),
+    ...limits,
     // Answers the clients' heartbeat pings ("PING" → "PONG"); with an
     // interval, also pings silent clients and drops those that do not answer.
-    heartbeat: interval > 0 ? { interval, timeout } : true,
-    maxFrameRate: extra["max-frame-rate"]!,
-    maxWriteBuffer: extra["max-write-buffer"]!,
+    heartbeat: probes ?? true,
     handler: async (conn) => {
       const peer = `${conn.remoteAddr.hostname}:${conn.remoteAddr.port}`;
       console.log(`connected: ${peer}`);
@@ -62,7 +53,8 @@ const server = await started(() =>
         console.log(`disconnected: ${peer}`);
       }
     },
-  }), USAGE);
+  });
+}, USAGE);
 
 console.log(`listening on ${server.addr.hostname}:${server.addr.port}`);
 
