@@ -29,51 +29,51 @@
  *
  * @module
  */
-export { connect, DEFAULT_CONNECT_TIMEOUT } from "./src/connect.ts";
+export { connect, DEFAULT_CONNECT_TIMEOUT } from "./src/connection/connect.ts";
 export {
   Client,
   createClient,
   isRetriable,
   StatusEvent,
-} from "./src/client.ts";
+} from "./src/client/client.ts";
 export type {
   ClientCloseReason,
   ClientOptions,
   ClientState,
   ClientStatus,
   ReconnectOptions,
-} from "./src/client.ts";
+} from "./src/client/client.ts";
 export {
   backoffDelay,
   DEFAULT_BACKOFF,
   resolveBackoff,
-} from "./src/backoff.ts";
-export type { BackoffOptions, ResolvedBackoffOptions } from "./src/backoff.ts";
+} from "./src/client/backoff.ts";
+export type { BackoffOptions, ResolvedBackoffOptions } from "./src/client/backoff.ts";
 export {
   DEFAULT_HEARTBEAT_INTERVAL,
   DEFAULT_HEARTBEAT_TIMEOUT,
-} from "./src/heartbeat.ts";
-export type { HeartbeatOptions } from "./src/heartbeat.ts";
-export { DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_LENGTH } from "./src/send_queue.ts";
-export type { QueueOptions } from "./src/send_queue.ts";
+} from "./src/connection/heartbeat.ts";
+export type { HeartbeatOptions } from "./src/connection/heartbeat.ts";
+export { DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_LENGTH } from "./src/client/send_queue.ts";
+export type { QueueOptions } from "./src/client/send_queue.ts";
 export { systemClock } from "./src/clock.ts";
 export type { Clock } from "./src/clock.ts";
-export type { ConnectOptions } from "./src/connect.ts";
+export type { ConnectOptions } from "./src/connection/connect.ts";
 export {
   DEFAULT_FRAME_TIMEOUT,
   DEFAULT_IDLE_TIMEOUT,
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_SHUTDOWN_TIMEOUT,
   listen,
-} from "./src/server.ts";
-export type { ConnectionHandler, ListenOptions, Server } from "./src/server.ts";
-export { Connection, DEFAULT_MAX_WRITE_BUFFER } from "./src/connection.ts";
+} from "./src/server/server.ts";
+export type { ConnectionHandler, ListenOptions, Server } from "./src/server/server.ts";
+export { Connection, DEFAULT_MAX_WRITE_BUFFER } from "./src/connection/connection.ts";
 export type {
   BatchOptions,
   ConnectionLimits,
   ConnectionOptions,
   HeartbeatFrames,
-} from "./src/connection.ts";
+} from "./src/connection/connection.ts";
 export type { FramingOption } from "./src/_options.ts";
 export {
   CloseTimeoutError,

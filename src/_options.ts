@@ -1,4 +1,4 @@
-import type { ConnectionLimits } from "./connection.ts";
+import type { ConnectionLimits } from "./connection/connection.ts";
 import type { Framing } from "./framing/framing.ts";
 import { lengthPrefixed } from "./framing/length_prefixed.ts";
 import { lineDelimited } from "./framing/line_delimited.ts";

@@ -13,7 +13,7 @@ import {
   ErrorLog,
   LOG_LINES_PER_WINDOW,
   LOG_WINDOW,
-} from "../src/_error_log.ts";
+} from "../src/server/_error_log.ts";
 import { FakeClock } from "./_fake_clock.ts";
 import { HOST, runtime, serve } from "./_utils.ts";
 import { deferred, within } from "./_async.ts";

@@ -9,7 +9,7 @@ import {
   FrameRateError,
   lengthPrefixed,
 } from "../mod.ts";
-import { FrameReader } from "../src/frame_reader.ts";
+import { FrameReader } from "../src/connection/frame_reader.ts";
 import { FakeClock } from "./_fake_clock.ts";
 
 const framing = lengthPrefixed();

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { HeartbeatTimeoutError } from "../mod.ts";
-import { Heartbeat } from "../src/heartbeat.ts";
+import { Heartbeat } from "../src/connection/heartbeat.ts";
 import { FakeClock } from "./_fake_clock.ts";
 
 function monitor(interval = 1000, timeout = 500) {

@@ -12,7 +12,7 @@ import {
   ProtocolError,
 } from "../mod.ts";
 import { envelopeFraming } from "../src/messaging/envelope.ts";
-import { type Deadline, Deadlines } from "../src/_deadlines.ts";
+import { type Deadline, Deadlines } from "../src/connection/_deadlines.ts";
 import { FakeClock } from "./_fake_clock.ts";
 import { seeded } from "./_utils.ts";
 

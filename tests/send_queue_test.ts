@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { QueueFullError } from "../mod.ts";
-import { SendQueue } from "../src/send_queue.ts";
+import { SendQueue } from "../src/client/send_queue.ts";
 
 const bytes = (n: number) => new Uint8Array(n);
 

@@ -1,4 +1,4 @@
-import type { Connection } from "../connection.ts";
+import type { Connection } from "../connection/connection.ts";
 import { ProtocolError } from "../errors.ts";
 import { type Envelope, PONG } from "./envelope.ts";
 

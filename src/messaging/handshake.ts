@@ -1,5 +1,5 @@
 import type { Clock } from "../clock.ts";
-import type { Connection } from "../connection.ts";
+import type { Connection } from "../connection/connection.ts";
 import {
   ConnectionClosedError,
   ProtocolError,

@@ -6,9 +6,9 @@ import {
   type ClientStatus,
   layerProtocol,
   StatusEvent,
-} from "../client.ts";
+} from "../client/client.ts";
 import { type Clock, systemClock } from "../clock.ts";
-import type { Connection } from "../connection.ts";
+import type { Connection } from "../connection/connection.ts";
 import { handledPromise, rejected } from "../_promises.ts";
 import {
   ConnectionClosedError,
@@ -19,11 +19,11 @@ import {
   TooManyRequestsError,
 } from "../errors.ts";
 import type { Framing } from "../framing/framing.ts";
-import type { HeartbeatOptions } from "../heartbeat.ts";
+import type { HeartbeatOptions } from "../connection/heartbeat.ts";
 import type { NetAddr } from "../runtime/types.ts";
-import { DEFAULT_QUEUE_BYTES, type QueueOptions } from "../send_queue.ts";
+import { DEFAULT_QUEUE_BYTES, type QueueOptions } from "../client/send_queue.ts";
 import { handleControl } from "./_control.ts";
-import { type Deadline, Deadlines } from "../_deadlines.ts";
+import { type Deadline, Deadlines } from "../connection/_deadlines.ts";
 import {
   decodeEnvelope,
   encodeEnvelope,

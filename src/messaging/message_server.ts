@@ -1,6 +1,6 @@
 import { checkDuration, checkPositive } from "../_options.ts";
 import { systemClock } from "../clock.ts";
-import type { Connection } from "../connection.ts";
+import type { Connection } from "../connection/connection.ts";
 import { rejected } from "../_promises.ts";
 import { ConnectionClosedError } from "../errors.ts";
 import type { Framing } from "../framing/framing.ts";
@@ -11,7 +11,7 @@ import {
   type ListenOptions,
   type Server,
   stopAccepting,
-} from "../server.ts";
+} from "../server/server.ts";
 import {
   decodeEnvelope,
   encodeEnvelope,

@@ -1,4 +1,4 @@
-import type { Clock } from "./clock.ts";
+import type { Clock } from "../clock.ts";
 
 /** Something that expires at a time, unless removed first. */
 export interface Deadline {

@@ -1,6 +1,6 @@
-import { handledPromise } from "./_promises.ts";
-import { QueueFullError } from "./errors.ts";
-import { owned } from "./frame_writer.ts";
+import { handledPromise } from "../_promises.ts";
+import { QueueFullError } from "../errors.ts";
+import { owned } from "../connection/frame_writer.ts";
 
 /**
  * Limits of the client's offline queue.

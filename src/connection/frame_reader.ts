@@ -1,11 +1,11 @@
 import { FrameQueue } from "./_frame_queue.ts";
-import { DONE, pullStream } from "./_pull.ts";
+import { DONE, pullStream } from "../_pull.ts";
 import { ReadBuffer } from "./_read_buffer.ts";
-import { type Clock, systemClock } from "./clock.ts";
-import { FrameRateError, FrameTimeoutError } from "./errors.ts";
-import type { FrameDecoder, FrameSink } from "./framing/framing.ts";
-import { pulled } from "./runtime/_streams.ts";
-import type { ChunkSink, Conn } from "./runtime/types.ts";
+import { type Clock, systemClock } from "../clock.ts";
+import { FrameRateError, FrameTimeoutError } from "../errors.ts";
+import type { FrameDecoder, FrameSink } from "../framing/framing.ts";
+import { pulled } from "../runtime/_streams.ts";
+import type { ChunkSink, Conn } from "../runtime/types.ts";
 
 const EMPTY = new Uint8Array(0);
 // Frames one decoding step may queue for the application. A read of tiny

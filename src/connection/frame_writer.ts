@@ -1,8 +1,8 @@
-import { ConnectionClosedError, WriteBufferFullError } from "./errors.ts";
-import type { Framing } from "./framing/framing.ts";
-import { RESOLVED } from "./runtime/_streams.ts";
-import { afterTask } from "./runtime/timers.ts";
-import type { Conn } from "./runtime/types.ts";
+import { ConnectionClosedError, WriteBufferFullError } from "../errors.ts";
+import type { Framing } from "../framing/framing.ts";
+import { RESOLVED } from "../runtime/_streams.ts";
+import { afterTask } from "../runtime/timers.ts";
+import type { Conn } from "../runtime/types.ts";
 
 // Small frames are copied into a batch buffer so that a burst of them leaves
 // in one write; a write costs a syscall, a copy of 64 bytes costs nothing.

@@ -1,4 +1,4 @@
-import { DONE } from "./_pull.ts";
+import { DONE } from "../_pull.ts";
 
 interface Waiter {
   // Whether the read takes every queued frame, or one.

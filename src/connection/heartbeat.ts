@@ -1,5 +1,5 @@
-import type { Clock } from "./clock.ts";
-import { HeartbeatTimeoutError } from "./errors.ts";
+import type { Clock } from "../clock.ts";
+import { HeartbeatTimeoutError } from "../errors.ts";
 
 /**
  * Options for the client's heartbeats.

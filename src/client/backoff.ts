@@ -1,4 +1,4 @@
-import { defined } from "./_values.ts";
+import { defined } from "../_values.ts";
 
 /**
  * How long to wait between reconnection attempts. The option names and their

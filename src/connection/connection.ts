@@ -1,20 +1,20 @@
 import { type Deadline, Deadlines, heapClock } from "./_deadlines.ts";
-import { checkConnectionLimits } from "./_options.ts";
-import { rejected } from "./_promises.ts";
-import { systemClock } from "./clock.ts";
+import { checkConnectionLimits } from "../_options.ts";
+import { rejected } from "../_promises.ts";
+import { systemClock } from "../clock.ts";
 import {
   CloseTimeoutError,
   ConnectionClosedError,
   IdleTimeoutError,
   WriteBufferFullError,
-} from "./errors.ts";
+} from "../errors.ts";
 import { FrameReader } from "./frame_reader.ts";
 import { FrameWriter } from "./frame_writer.ts";
 import { Heartbeat } from "./heartbeat.ts";
-import type { Framing } from "./framing/framing.ts";
-import { lengthPrefixed } from "./framing/length_prefixed.ts";
-import type { Conn, NetAddr } from "./runtime/types.ts";
-import { toBytes } from "./_values.ts";
+import type { Framing } from "../framing/framing.ts";
+import { lengthPrefixed } from "../framing/length_prefixed.ts";
+import type { Conn, NetAddr } from "../runtime/types.ts";
+import { toBytes } from "../_values.ts";
 
 // Frames read ahead of the application when heartbeats are on: a handler
 // that falls further behind than this leaves pings unread, as TCP must.

@@ -3,24 +3,24 @@ import {
   checkDuration,
   checkWait,
   resolveFraming,
-} from "./_options.ts";
-import { FrameQueue } from "./_frame_queue.ts";
-import { DONE, pullStream } from "./_pull.ts";
+} from "../_options.ts";
+import { FrameQueue } from "../connection/_frame_queue.ts";
+import { DONE, pullStream } from "../_pull.ts";
 import {
   backoffDelay,
   type BackoffOptions,
   resolveBackoff,
 } from "./backoff.ts";
-import { type Clock, systemClock } from "./clock.ts";
-import { type ConnectOptions, dial } from "./connect.ts";
+import { type Clock, systemClock } from "../clock.ts";
+import { type ConnectOptions, dial } from "../connection/connect.ts";
 import {
   type Connection,
   hasFrames,
   holdWrites,
   releaseWrites,
-} from "./connection.ts";
-import { rejected } from "./_promises.ts";
-import type { Framing } from "./framing/framing.ts";
+} from "../connection/connection.ts";
+import { rejected } from "../_promises.ts";
+import type { Framing } from "../framing/framing.ts";
 import {
   ConnectionClosedError,
   ConnectTimeoutError,
@@ -30,15 +30,15 @@ import {
   NetError,
   OpenTimeoutError,
   ReconnectError,
-} from "./errors.ts";
+} from "../errors.ts";
 import {
   DEFAULT_HEARTBEAT_INTERVAL,
   DEFAULT_HEARTBEAT_TIMEOUT,
   Heartbeat,
   type HeartbeatOptions,
-} from "./heartbeat.ts";
+} from "../connection/heartbeat.ts";
 import { type QueueOptions, SendQueue } from "./send_queue.ts";
-import { toBytes } from "./_values.ts";
+import { toBytes } from "../_values.ts";
 
 /**
  * The states of a {@linkcode Client}.

@@ -1,4 +1,4 @@
-import type { Clock } from "./clock.ts";
+import type { Clock } from "../clock.ts";
 import {
   CloseTimeoutError,
   formatAddress,
@@ -6,8 +6,8 @@ import {
   IdleTimeoutError,
   NetError,
   TetherError,
-} from "./errors.ts";
-import type { NetAddr } from "./runtime/types.ts";
+} from "../errors.ts";
+import type { NetAddr } from "../runtime/types.ts";
 
 // Peers that vanish are part of a server's life, not errors worth a log line.
 const ROUTINE_CODES: ReadonlySet<string> = new Set([

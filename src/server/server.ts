@@ -6,27 +6,27 @@ import {
   checkWait,
   type FramingOption,
   resolveFraming,
-} from "./_options.ts";
+} from "../_options.ts";
 import {
   Connection,
   type ConnectionLimits,
   DEFAULT_CLOSE_TIMEOUT,
   type HeartbeatFrames,
-} from "./connection.ts";
+} from "../connection/connection.ts";
 import { ErrorLog } from "./_error_log.ts";
-import { systemClock } from "./clock.ts";
-import { DEFAULT_HEARTBEAT_TIMEOUT } from "./heartbeat.ts";
-import { CloseTimeoutError, ConnectionClosedError } from "./errors.ts";
-import type { Framing } from "./framing/framing.ts";
-import { detectRuntime } from "./runtime/detect.ts";
+import { systemClock } from "../clock.ts";
+import { DEFAULT_HEARTBEAT_TIMEOUT } from "../connection/heartbeat.ts";
+import { CloseTimeoutError, ConnectionClosedError } from "../errors.ts";
+import type { Framing } from "../framing/framing.ts";
+import { detectRuntime } from "../runtime/detect.ts";
 import type {
   Conn,
   Listener,
   NetAddr,
   Runtime,
   TlsListenOptions,
-} from "./runtime/types.ts";
-import { toBytes } from "./_values.ts";
+} from "../runtime/types.ts";
+import { toBytes } from "../_values.ts";
 
 /**
  * The default of {@linkcode ListenOptions.maxConnections}.

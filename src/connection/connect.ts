@@ -4,16 +4,16 @@ import {
   checkPort,
   type FramingOption,
   resolveFraming,
-} from "./_options.ts";
+} from "../_options.ts";
 import {
   Connection,
   type ConnectionLimits,
   type ConnectionOptions,
 } from "./connection.ts";
-import { ConnectTimeoutError } from "./errors.ts";
-import { detectRuntime } from "./runtime/detect.ts";
-import type { Runtime, TlsConnectOptions } from "./runtime/types.ts";
-import { defined } from "./_values.ts";
+import { ConnectTimeoutError } from "../errors.ts";
+import { detectRuntime } from "../runtime/detect.ts";
+import type { Runtime, TlsConnectOptions } from "../runtime/types.ts";
+import { defined } from "../_values.ts";
 
 /**
  * The default of {@linkcode ConnectOptions.connectTimeout}: 10 seconds.
