@@ -18,7 +18,7 @@ import {
   type Framing,
   lengthPrefixed,
   lineDelimited,
-} from "../mod.ts";
+} from "../src/framing/mod.ts";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;

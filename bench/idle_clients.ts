@@ -11,12 +11,8 @@
 import { parseArgs } from "node:util";
 import { intFlag } from "./_cli.ts";
 import process from "node:process";
-import {
-  type Conn,
-  detectRuntime,
-  encodeFrame,
-  lengthPrefixed,
-} from "../mod.ts";
+import { type Conn, detectRuntime } from "../src/runtime/mod.ts";
+import { encodeFrame, lengthPrefixed } from "../src/framing/mod.ts";
 
 const { values } = parseArgs({
   args: process.argv.slice(2),

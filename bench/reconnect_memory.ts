@@ -30,7 +30,8 @@
  */
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { createClient, detectRuntime, listen, StatusEvent } from "../mod.ts";
+import { createClient, listen, StatusEvent } from "../mod.ts";
+import { detectRuntime } from "../src/runtime/mod.ts";
 
 const USAGE =
   "usage: reconnect_memory.ts [--cycles 10000] [--warmup 1000] [--every 1000] [--max-time 300000] [--no-heartbeat] [--no-signal]";
