@@ -4,13 +4,10 @@ import { readFileSync } from "node:fs";
 import process from "node:process";
 import { parseArgs } from "node:util";
 import {
-  DEFAULT_HEARTBEAT_TIMEOUT,
-  DEFAULT_MAX_FRAME_SIZE,
-  DEFAULT_MAX_WRITE_BUFFER,
   type Framing,
   lengthPrefixed,
   lineDelimited,
-} from "../mod.ts";
+} from "../src/framing/mod.ts";
 
 /** The flags every example takes. */
 export interface ExampleArgs {
@@ -151,13 +148,13 @@ function joinNegatives(args: string[], numeric: Set<string>): string[] {
   return joined;
 }
 
-/** The numeric flags of both example servers, with their defaults. */
+/** The numeric flags of both example servers, with the library's defaults. */
 export const SERVER_NUMBERS: Record<string, number> = {
   "heartbeat-interval": 0,
-  "heartbeat-timeout": DEFAULT_HEARTBEAT_TIMEOUT,
+  "heartbeat-timeout": 10_000,
   "max-frame-rate": 0,
-  "max-frame-size": DEFAULT_MAX_FRAME_SIZE,
-  "max-write-buffer": DEFAULT_MAX_WRITE_BUFFER,
+  "max-frame-size": 8 * 1024 * 1024,
+  "max-write-buffer": 16 * 1024 * 1024,
 };
 
 /**

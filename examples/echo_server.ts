@@ -16,13 +16,7 @@
  * it are echoed.
  */
 import process from "node:process";
-import {
-  type Connection,
-  DEFAULT_FRAME_TIMEOUT,
-  DEFAULT_IDLE_TIMEOUT,
-  DEFAULT_MAX_CONNECTIONS,
-  listen,
-} from "../mod.ts";
+import { type Connection, listen } from "../mod.ts";
 import {
   exampleArgs,
   readFlagFile,
@@ -43,9 +37,10 @@ const { host, port, framing, files, extra, switches } = exampleArgs(USAGE, {
   files: ["tls-cert", "tls-key"],
   switches: ["per-frame"],
   numbers: {
-    "frame-timeout": DEFAULT_FRAME_TIMEOUT,
-    "idle-timeout": DEFAULT_IDLE_TIMEOUT,
-    "max-connections": DEFAULT_MAX_CONNECTIONS,
+    // The defaults of listen().
+    "frame-timeout": 30_000,
+    "idle-timeout": 300_000,
+    "max-connections": 10_000,
     ...SERVER_NUMBERS,
   },
 });

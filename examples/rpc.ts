@@ -19,7 +19,7 @@ import {
   type MessageServer,
   RemoteError,
   RequestTimeoutError,
-} from "../mod.ts";
+} from "../src/messaging/mod.ts";
 import { exampleArgs } from "./_args.ts";
 
 const USAGE = "usage: rpc.ts [--host 127.0.0.1] [--port 0]";

@@ -1,7 +1,8 @@
 // Every promise tether hands out that may reject without the caller awaiting
 // it is made here, marked handled: sending without awaiting is supported, and
 // an unhandled rejection would end a Deno or Node process and every
-// connection with it.
+// connection with it. The one sleep of timed retries is here too.
+import type { Clock } from "./clock.ts";
 
 function ignore(): void {}
 
@@ -30,4 +31,25 @@ export function handledPromise<T>(
   );
   promise.catch(ignore);
   return promise;
+}
+
+/**
+ * Waits `ms` milliseconds on `clock`, or less if `signal` aborts: it always
+ * resolves. The pending timer keeps the process alive, as work in progress.
+ */
+export function sleep(
+  clock: Clock,
+  ms: number,
+  signal: AbortSignal,
+): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = clock.setTimeout(done, ms, true);
+    signal.addEventListener("abort", done, { once: true });
+    function done() {
+      clock.clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+  });
 }

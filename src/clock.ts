@@ -64,25 +64,7 @@ export interface Clock {
   clearTimeout(handle: unknown): void;
 }
 
-/**
- * The real clock: `performance.now()` and the runtime's timers.
- *
- * @example Setting and cancelling a timer
- * ```ts
- * import { systemClock } from "@tether/tcp";
- * import assert from "node:assert/strict";
- *
- * const start = systemClock.now();
- * let fired = false;
- * const timer = systemClock.setTimeout(() => fired = true, 10, true);
- * systemClock.clearTimeout(timer);
- * await new Promise<void>((resolve) =>
- *   systemClock.setTimeout(resolve, 20, true)
- * );
- * assert.equal(fired, false);
- * assert.ok(systemClock.now() > start);
- * ```
- */
+/** The real clock: `performance.now()` and the runtime's timers. */
 export const systemClock: Clock = {
   now: () => performance.now(),
   setTimeout(callback, ms, persistent) {

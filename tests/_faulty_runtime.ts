@@ -1,16 +1,18 @@
 // Test helper: a Runtime whose connections fail when a test says so, to stage
 // what real sockets cannot stage on demand. Not a test file.
 import {
-  type ChunkSink,
-  type Conn,
-  type Listener,
   type NetAddr,
   NetError,
   type NetErrorCode,
   type Runtime,
-  type RuntimeConnectOptions,
-  type RuntimeListenOptions,
 } from "../mod.ts";
+import type {
+  ChunkSink,
+  Conn,
+  Listener,
+  RuntimeConnectOptions,
+  RuntimeListenOptions,
+} from "../src/runtime/types.ts";
 import { type Deferred, deferred } from "./_async.ts";
 import { prng } from "./framing/_chunking.ts";
 
@@ -104,6 +106,11 @@ class FaultyConnection implements FaultyConn, FaultControl {
 
   get conn(): FaultyConn {
     return this;
+  }
+
+  // Reads go to the inner conn's read() or pull(), target and all.
+  get readsIntoTarget(): boolean {
+    return this.inner.readsIntoTarget === true;
   }
 
   get written(): number {

@@ -1,12 +1,9 @@
 // An in-memory Conn whose far end the test drives: for Connection and
 // Client logic without sockets.
-import {
-  type Conn,
-  encodeFrame,
-  type Framing,
-  lengthPrefixed,
-  NetError,
-} from "../mod.ts";
+import { NetError } from "../mod.ts";
+import type { Conn } from "../src/runtime/types.ts";
+import { encodeFrame, type Framing } from "../src/framing/framing.ts";
+import { lengthPrefixed } from "../src/framing/length_prefixed.ts";
 
 const text = new TextDecoder();
 
@@ -47,6 +44,8 @@ export function memoryConn(
   };
   const conn: Conn = {
     readable,
+    // Read through `readable`, which knows no targets.
+    readsIntoTarget: false,
     writable: new WritableStream(),
     localAddr: { hostname: "127.0.0.1", port: 1 },
     remoteAddr: { hostname: "127.0.0.1", port: 2 },

@@ -7,13 +7,13 @@ import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import {
   type Connection,
-  detectRuntime,
   listen,
   type ListenOptions,
   NetError,
   type Runtime,
   type Server,
 } from "../mod.ts";
+import { detectRuntime } from "../src/runtime/detect.ts";
 
 export { prng as seeded } from "./framing/_chunking.ts";
 

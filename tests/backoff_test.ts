@@ -1,6 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { backoffDelay, DEFAULT_BACKOFF, resolveBackoff } from "../mod.ts";
+import {
+  backoffDelay,
+  DEFAULT_BACKOFF,
+  resolveBackoff,
+} from "../src/client/backoff.ts";
 
 test("backoffDelay() doubles from 1 s to a 30 s cap by default", () => {
   const options = resolveBackoff({ jitter: 0 });
@@ -59,4 +63,26 @@ test("resolveBackoff() rejects out-of-range options with RangeError naming the v
       return true;
     });
   }
+});
+
+test("backoffDelay() grows by the multiplier up to maxTimeout", () => {
+  const options = resolveBackoff({
+    minTimeout: 100,
+    maxTimeout: 1000,
+    multiplier: 3,
+    jitter: 0,
+  });
+  const waits = [0, 1, 2, 3].map((retry) => backoffDelay(retry, options));
+  assert.deepEqual(waits, [100, 300, 900, 1000]);
+});
+
+test("resolveBackoff() keeps what it is given and fills in the rest", () => {
+  const resolved = resolveBackoff({ maxAttempts: 5 });
+  assert.equal(resolved.maxAttempts, 5);
+  assert.equal(resolved.multiplier, 2);
+  assert.equal(resolved.maxElapsed, Infinity);
+  assert.equal(resolveBackoff({ maxTimeout: 5000 }).minTimeout, 1000);
+  const noJitter = { ...DEFAULT_BACKOFF, jitter: 0 };
+  assert.equal(backoffDelay(3, noJitter), 8000);
+  assert.equal(backoffDelay(10, noJitter), DEFAULT_BACKOFF.maxTimeout);
 });

@@ -4,11 +4,11 @@ import {
   connect,
   Connection,
   createClient,
-  encodeFrame,
   FrameTooLargeError,
-  lengthPrefixed,
   listen,
 } from "../mod.ts";
+import { encodeFrame } from "../src/framing/framing.ts";
+import { lengthPrefixed } from "../src/framing/length_prefixed.ts";
 import { memoryConn } from "./_memory_conn.ts";
 import { fromAsync } from "./_async.ts";
 import { concat } from "./framing/_chunking.ts";

@@ -3,15 +3,15 @@
 // backlog of replies is kept in chunks close to its size.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { Connection } from "../mod.ts";
+import type { Conn } from "../src/runtime/types.ts";
 import {
-  type Conn,
-  Connection,
   encodeFrame,
   type FrameDecoder,
   type FrameSink,
   type Framing,
-  lengthPrefixed,
-} from "../mod.ts";
+} from "../src/framing/framing.ts";
+import { lengthPrefixed } from "../src/framing/length_prefixed.ts";
 
 /** Frames of `size` bytes, numbered in their first bytes, on the wire. */
 function wire(framing: Framing, count: number, size: number): Uint8Array {
@@ -90,6 +90,7 @@ function scripted(chunks: Uint8Array[]) {
     },
   };
   const conn: Conn = {
+    readsIntoTarget: false,
     readable: new ReadableStream(),
     writable: new WritableStream(),
     localAddr: { hostname: "127.0.0.1", port: 1 },

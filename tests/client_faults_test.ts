@@ -7,7 +7,6 @@ import {
   type Client,
   type ClientState,
   type ClientStatus,
-  type Conn,
   type Connection,
   ConnectionClosedError,
   createClient,
@@ -19,6 +18,7 @@ import {
   type Server,
   type StatusEvent,
 } from "../mod.ts";
+import type { Conn } from "../src/runtime/types.ts";
 import {
   closedPort,
   echo,

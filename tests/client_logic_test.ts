@@ -7,14 +7,14 @@ import {
   type ClientOptions,
   type ClientStatus,
   createClient,
-  encodeFrame,
   FrameTooLargeError,
   HeartbeatTimeoutError,
-  lengthPrefixed,
   NetError,
   ReconnectError,
   type Runtime,
 } from "../mod.ts";
+import { encodeFrame } from "../src/framing/framing.ts";
+import { lengthPrefixed } from "../src/framing/length_prefixed.ts";
 import { FakeClock, settle } from "./_fake_clock.ts";
 import { concat } from "./framing/_chunking.ts";
 import { memoryConn, type Peer } from "./_memory_conn.ts";

@@ -7,10 +7,10 @@ import {
   createClient,
   FrameTooLargeError,
   InvalidFrameError,
-  lengthPrefixed,
   NetError,
   type Runtime,
 } from "../mod.ts";
+import { lengthPrefixed } from "../src/framing/length_prefixed.ts";
 import { closedPort, echo, HOST, runtime, serve, take } from "./_utils.ts";
 import { deferred } from "./_async.ts";
 

@@ -1,11 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import {
-  Connection,
-  encodeFrame,
-  FrameTooLargeError,
-  lengthPrefixed,
-} from "../mod.ts";
+import { Connection, FrameTooLargeError } from "../mod.ts";
+import { encodeFrame } from "../src/framing/framing.ts";
+import { lengthPrefixed } from "../src/framing/length_prefixed.ts";
 import { memoryConn } from "./_memory_conn.ts";
 import { fromAsync } from "./_async.ts";
 import { concat } from "./framing/_chunking.ts";

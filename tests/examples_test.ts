@@ -1,6 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { encodeFrame, lengthPrefixed, lineDelimited } from "../mod.ts";
+import { encodeFrame } from "../src/framing/framing.ts";
+import { lengthPrefixed } from "../src/framing/length_prefixed.ts";
+import { lineDelimited } from "../src/framing/line_delimited.ts";
 import { concat } from "./framing/_chunking.ts";
 import {
   EXAMPLE_RUNTIMES,

@@ -4,20 +4,19 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { setImmediate } from "node:timers";
 import {
-  type ChunkSink,
   type ClientStatus,
-  type Conn,
   connect,
   ConnectionClosedError,
   createClient,
-  detectRuntime,
   listen,
   NetError,
   type NetErrorCode,
-  type NetOperation,
   type Runtime,
   type StatusEvent,
 } from "../mod.ts";
+import type { ChunkSink, Conn } from "../src/runtime/types.ts";
+import { detectRuntime } from "../src/runtime/detect.ts";
+import type { NetOperation } from "../src/errors.ts";
 import { deferred, within } from "./_async.ts";
 import {
   type FaultControl,

@@ -3,12 +3,10 @@
 // application takes them.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import {
-  type Conn,
-  encodeFrame,
-  FrameRateError,
-  lengthPrefixed,
-} from "../mod.ts";
+import { FrameRateError } from "../mod.ts";
+import type { Conn } from "../src/runtime/types.ts";
+import { encodeFrame } from "../src/framing/framing.ts";
+import { lengthPrefixed } from "../src/framing/length_prefixed.ts";
 import { FrameReader } from "../src/connection/frame_reader.ts";
 import { FakeClock } from "./_fake_clock.ts";
 
@@ -29,7 +27,8 @@ function readerOf(
   { readAhead = 0, maxFrameRate = 1500 } = {},
 ) {
   const queue = [...reads];
-  const conn: Pick<Conn, "pull" | "readable"> = {
+  const conn: Pick<Conn, "pull" | "readable" | "readsIntoTarget"> = {
+    readsIntoTarget: false,
     readable: new ReadableStream(),
     pull: (sink) => queueMicrotask(() => sink.chunk(queue.shift() ?? null)),
   };

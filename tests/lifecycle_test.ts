@@ -11,11 +11,11 @@ import {
   type Connection,
   ConnectionClosedError,
   createClient,
-  createMessageClient,
-  listenMessages,
   NetError,
   OpenTimeoutError,
 } from "../mod.ts";
+import { createMessageClient } from "../src/messaging/message_client.ts";
+import { listenMessages } from "../src/messaging/message_server.ts";
 import { Buffer } from "node:buffer";
 import { execFileSync, spawn } from "node:child_process";
 import {

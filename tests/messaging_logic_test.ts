@@ -2,17 +2,22 @@
 // heap, with a fake clock and no sockets.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { InvalidFrameError } from "../mod.ts";
 import {
   decodeEnvelope,
   encodeEnvelope,
   type Envelope,
-  InvalidFrameError,
-  lengthPrefixed,
   PROTOCOL_VERSION,
-  ProtocolError,
-} from "../mod.ts";
+} from "../src/messaging/envelope.ts";
+import { lengthPrefixed } from "../src/framing/length_prefixed.ts";
+import { ProtocolError } from "../src/messaging/errors.ts";
 import { envelopeFraming } from "../src/messaging/envelope.ts";
 import { type Deadline, Deadlines } from "../src/connection/_deadlines.ts";
+import {
+  DEFAULT_MAX_IN_FLIGHT,
+  DEFAULT_REQUEST_TIMEOUT,
+  resolveMessageOptions,
+} from "../src/messaging/message_client_options.ts";
 import { FakeClock } from "./_fake_clock.ts";
 import { seeded } from "./_utils.ts";
 
@@ -204,4 +209,34 @@ test("Deadlines lets an expiring entry schedule another", () => {
   clock.tick(10);
   assert.deepEqual(fired, ["first", "second"]);
   assert.equal(clock.pending, 0);
+});
+
+test("resolveMessageOptions() fills in the request policy: 30 s, 10 000 in flight, a queue as deep", () => {
+  assert.equal(DEFAULT_REQUEST_TIMEOUT, 30_000);
+  assert.equal(DEFAULT_MAX_IN_FLIGHT, 10_000);
+  const { policy, queue, core } = resolveMessageOptions("test", { port: 9 });
+  assert.deepEqual(policy, {
+    timeout: DEFAULT_REQUEST_TIMEOUT,
+    maxInFlight: DEFAULT_MAX_IN_FLIGHT,
+    retryOnReconnect: false,
+    handshakeTimeout: 10_000,
+  });
+  assert.equal(queue.maxLength, DEFAULT_MAX_IN_FLIGHT);
+  assert.equal(core.port, 9);
+  assert.ok(core.heartbeat, "heartbeats are on by default");
+  const custom = resolveMessageOptions("test", {
+    port: 9,
+    timeout: 2 * DEFAULT_REQUEST_TIMEOUT,
+    maxInFlight: DEFAULT_MAX_IN_FLIGHT / 10,
+    heartbeat: false,
+    queue: { maxLength: 5 },
+  });
+  assert.equal(custom.policy.timeout, 60_000);
+  assert.equal(custom.policy.maxInFlight, 1000);
+  assert.equal(custom.queue.maxLength, 5);
+  assert.equal(custom.core.heartbeat, false);
+  assert.throws(
+    () => resolveMessageOptions("test", { port: 9, maxInFlight: 0 }),
+    /Cannot test as 'maxInFlight' must be an integer between 1 and/,
+  );
 });

@@ -6,24 +6,32 @@ import {
   connect,
   type Connection,
   ConnectionClosedError,
-  createMessageClient,
+  TetherError,
+} from "../mod.ts";
+import { createMessageClient } from "../src/messaging/message_client.ts";
+import type {
+  MessageClientOptions,
+  MessageSession,
+} from "../src/messaging/message_client_options.ts";
+import {
   decodeEnvelope,
   encodeEnvelope,
   type Envelope,
+} from "../src/messaging/envelope.ts";
+import {
   listenMessages,
-  type MessageClientOptions,
   type MessagePeer,
   type MessageServer,
   type MessageServerOptions,
-  type MessageSession,
+} from "../src/messaging/message_server.ts";
+import {
   ProtocolError,
   ProtocolVersionError,
   RemoteError,
   RequestInterruptedError,
   RequestTimeoutError,
-  TetherError,
   TooManyRequestsError,
-} from "../mod.ts";
+} from "../src/messaging/errors.ts";
 import { fromAsync } from "./_async.ts";
 import { FakeClock } from "./_fake_clock.ts";
 import { HOST, serve, take } from "./_utils.ts";

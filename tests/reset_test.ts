@@ -3,7 +3,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  type Conn,
   connect,
   type Connection,
   FrameTruncatedError,
@@ -11,6 +10,7 @@ import {
   NetError,
   type Runtime,
 } from "../mod.ts";
+import type { Conn } from "../src/runtime/types.ts";
 import { nodeRuntime } from "../src/runtime/node.ts";
 import { deferred } from "./_async.ts";
 import { HOST, runtime } from "./_utils.ts";

@@ -1,7 +1,7 @@
 // The runtime adapter's own contract, on real loopback sockets.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { Conn } from "../mod.ts";
+import type { Conn } from "../src/runtime/types.ts";
 import { concat } from "./framing/_chunking.ts";
 import { HOST, pattern, runtime } from "./_utils.ts";
 
@@ -54,6 +54,17 @@ test(`${runtime.name} Conn.read() hands out the bytes sent, then null after the 
   }
 });
 
+test(`${runtime.name} Conn.readsIntoTarget is declared: true on Deno, false on Bun and Node`, async () => {
+  const { local, remote, done } = await pair();
+  try {
+    const expected = runtime.name === "deno";
+    assert.equal(local.readsIntoTarget, expected);
+    assert.equal(remote.readsIntoTarget, expected);
+  } finally {
+    done();
+  }
+});
+
 test(`${runtime.name} Conn.read(target) fills the target or hands out its own chunk`, async () => {
   const { local, remote, done } = await pair();
   try {
@@ -65,6 +76,11 @@ test(`${runtime.name} Conn.read(target) fills the target or hands out its own ch
         const target = new Uint8Array(sent.byteLength - got);
         const chunk = await local.read!(target);
         assert.ok(chunk !== null);
+        assert.equal(
+          chunk.buffer === target.buffer,
+          local.readsIntoTarget === true,
+          "the adapter reads into the target exactly when it says it does",
+        );
         // A chunk read into the target starts where the target starts.
         if (chunk.buffer === target.buffer) {
           assert.equal(chunk.byteOffset, target.byteOffset);
@@ -140,7 +156,14 @@ test(`${runtime.name} Conn.pull() hands each outcome to the sink, never before i
       got += chunk.byteLength;
     }
     assert.deepEqual(concat(first), sent.subarray(0, 1000));
-    const received = readAll(() => pull(new Uint8Array(70_000)));
+    const received = readAll(async () => {
+      const target = new Uint8Array(70_000);
+      const chunk = await pull(target);
+      if (chunk !== null) {
+        assert.equal(chunk.buffer === target.buffer, local.readsIntoTarget);
+      }
+      return chunk;
+    });
     await remote.write(sent.subarray(1000));
     await remote.closeWrite();
     assert.deepEqual(await received, sent.subarray(1000));

@@ -2,12 +2,9 @@
 // within interval + timeout, peers that answer pings stay.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import {
-  type Connection,
-  encodeFrame,
-  HeartbeatTimeoutError,
-  lengthPrefixed,
-} from "../mod.ts";
+import { type Connection, HeartbeatTimeoutError } from "../mod.ts";
+import { encodeFrame } from "../src/framing/framing.ts";
+import { lengthPrefixed } from "../src/framing/length_prefixed.ts";
 import { HOST, runtime, serve } from "./_utils.ts";
 import { deferred, within } from "./_async.ts";
 import { faultyRuntime } from "./_faulty_runtime.ts";

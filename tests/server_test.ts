@@ -7,9 +7,9 @@ import {
   FrameTooLargeError,
   FrameTruncatedError,
   IdleTimeoutError,
-  lengthPrefixed,
   NetError,
 } from "../mod.ts";
+import { lengthPrefixed } from "../src/framing/length_prefixed.ts";
 import {
   echo,
   HOST,
@@ -21,6 +21,9 @@ import {
   take,
 } from "./_utils.ts";
 import { deferred } from "./_async.ts";
+import { FakeClock, settle } from "./_fake_clock.ts";
+import { serve as serveOn } from "../src/server/server.ts";
+import type { Listener, Runtime } from "../src/runtime/types.ts";
 
 const text = new TextDecoder();
 
@@ -39,7 +42,8 @@ test("listen() rejects a bound port with NetError EADDRINUSE", async () => {
   await assert.rejects(
     serve(echo, { port: server.addr.port }),
     (error: unknown) =>
-      error instanceof NetError && error.code === "EADDRINUSE",
+      error instanceof NetError && error.code === "EADDRINUSE" &&
+      error.operation === "listen",
   );
 });
 
@@ -301,4 +305,41 @@ test("listen() reaps a connection silent beyond idleTimeout, quietly by default"
   await busy.send("still here");
   assert.equal(text.decode((await take(busy, 1))[0]), "still here");
   assert.deepEqual(errors.map((e) => (e as Error).name), ["IdleTimeoutError"]);
+});
+
+test("a failing accept is retried after waits on the server's clock, doubling from 5 ms to 1 s", async () => {
+  const clock = new FakeClock();
+  const failure = new NetError("EUNKNOWN", "listen");
+  let closed = false;
+  const listener: Listener = {
+    addr: { hostname: HOST, port: 1 },
+    accept: () => closed ? Promise.resolve(null) : Promise.reject(failure),
+    close: () => closed = true,
+    async *[Symbol.asyncIterator]() {},
+  };
+  const runtime: Runtime = {
+    name: "failing",
+    connect: () => Promise.reject(new Error("not used")),
+    listen: () => Promise.resolve(listener),
+  };
+  const errors: unknown[] = [];
+  const server = await serveOn({
+    port: 0,
+    runtime,
+    handler: () => {},
+    onError: (error) => errors.push(error),
+  }, clock);
+  const waits: number[] = [];
+  for (let i = 0; i < 10; i++) {
+    await settle();
+    assert.equal(clock.pending, 1, "one wait at a time");
+    waits.push(clock.delays[0]!);
+    clock.tick(clock.delays[0]!);
+  }
+  assert.deepEqual(waits, [5, 10, 20, 40, 80, 160, 320, 640, 1000, 1000]);
+  assert.equal(errors.length, 10);
+  assert.ok(errors.every((error) => error === failure));
+  // Closing ends the wait under way at once.
+  await server.close();
+  assert.equal(clock.pending, 0);
 });

@@ -1,7 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { connect } from "../mod.ts";
-import { serve } from "./_utils.ts";
+import { connect, type Connection, ConnectionClosedError } from "../mod.ts";
+import { serve as serveOn } from "../src/server/server.ts";
+import { deferred, within } from "./_async.ts";
+import { FakeClock } from "./_fake_clock.ts";
+import { HOST, serve } from "./_utils.ts";
 
 const text = new TextDecoder();
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -73,5 +76,37 @@ test("Server.close() under load from 200 clients answers every frame it received
   }
   assert.ok(answered >= 200, `answered ${answered} requests`);
   assert.ok(took < 10_000, "handlers finished before the deadline");
+  assert.equal(server.connections, 0);
+});
+
+test("Server.close() aborts a handler that ignores it once shutdownTimeout passes on the server's clock", async () => {
+  const clock = new FakeClock();
+  const served = deferred<Connection>();
+  const server = await serveOn({
+    hostname: HOST,
+    port: 0,
+    shutdownTimeout: 5000,
+    // Returns only once its connection is aborted.
+    handler: (conn) => {
+      served.resolve(conn);
+      return new Promise((resolve) =>
+        conn.signal.addEventListener("abort", () => resolve(), { once: true })
+      );
+    },
+  }, clock);
+  await using _client = await connect({ port: server.addr.port });
+  const conn = await within(served.promise, 5000, "the handler runs");
+  let closed = false;
+  const closing = server.close().then(() => closed = true);
+  for (let i = 0; i < 500 && clock.pending === 0; i++) await sleep(2);
+  assert.deepEqual(clock.delays, [5000]);
+  clock.tick(4999);
+  await sleep(20);
+  assert.equal(closed, false);
+  assert.equal(conn.signal.aborted, false);
+  clock.tick(1);
+  await within(closing, 5000, "close() after the shutdown timeout");
+  assert.ok(conn.signal.reason instanceof ConnectionClosedError);
+  assert.match(conn.signal.reason.message, /shut down after 5000 ms/);
   assert.equal(server.connections, 0);
 });

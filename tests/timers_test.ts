@@ -37,13 +37,13 @@ function runModule(
 
 for (const runtime of ["deno", "bun", "node"] as const) {
   test(`systemClock timers that are not persistent let the process exit on ${runtime}`, async () => {
-    const code = `import { systemClock } from "./mod.ts";
+    const code = `import { systemClock } from "./src/clock.ts";
 systemClock.setTimeout(() => globalThis.process.exit(3), 60_000, false);`;
     assert.equal(await runModule(runtime, code), 0);
   });
 
   test(`systemClock timers that are persistent keep the process alive on ${runtime}`, async () => {
-    const code = `import { systemClock } from "./mod.ts";
+    const code = `import { systemClock } from "./src/clock.ts";
 systemClock.setTimeout(() => globalThis.process.exit(7), 50, true);`;
     assert.equal(await runModule(runtime, code), 7);
   });

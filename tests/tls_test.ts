@@ -8,12 +8,12 @@ import process from "node:process";
 import {
   connect,
   createClient,
-  encodeFrame,
-  lengthPrefixed,
   listen,
   NetError,
   type Server,
 } from "../mod.ts";
+import { encodeFrame } from "../src/framing/framing.ts";
+import { lengthPrefixed } from "../src/framing/length_prefixed.ts";
 import {
   closedPort,
   echo,

@@ -6,22 +6,17 @@ import { defined } from "../_values.ts";
  *
  * @example A faster schedule, tripling each time
  * ```ts
- * import {
- *   backoffDelay,
- *   type BackoffOptions,
- *   resolveBackoff,
- * } from "@tether/tcp";
- * import assert from "node:assert/strict";
+ * import { type BackoffOptions, createClient } from "@tether/tcp";
  *
- * const options: BackoffOptions = {
+ * // Waits of 100, 300 and 900 ms, then 1 s between attempts.
+ * const backoff: BackoffOptions = {
  *   minTimeout: 100,
  *   maxTimeout: 1000,
  *   multiplier: 3,
  *   jitter: 0,
  * };
- * const resolved = resolveBackoff(options);
- * const waits = [0, 1, 2, 3].map((retry) => backoffDelay(retry, resolved));
- * assert.deepEqual(waits, [100, 300, 900, 1000]);
+ * const client = createClient({ port: 8080, reconnect: backoff });
+ * await client.close();
  * ```
  */
 export interface BackoffOptions {
@@ -68,36 +63,10 @@ export interface BackoffOptions {
   maxElapsed?: number;
 }
 
-/**
- * {@linkcode BackoffOptions} with every default filled in and checked.
- *
- * @example Resolving partial options
- * ```ts
- * import { resolveBackoff, type ResolvedBackoffOptions } from "@tether/tcp";
- * import assert from "node:assert/strict";
- *
- * const resolved: ResolvedBackoffOptions = resolveBackoff({ maxAttempts: 5 });
- * assert.equal(resolved.maxAttempts, 5);
- * assert.equal(resolved.multiplier, 2);
- * assert.equal(resolved.maxElapsed, Infinity);
- * ```
- */
+/** {@linkcode BackoffOptions} with every default filled in and checked. */
 export type ResolvedBackoffOptions = Required<BackoffOptions>;
 
-/**
- * The defaults of {@linkcode BackoffOptions}: 1 s doubling to 30 s.
- *
- * @example The default schedule, before jitter
- * ```ts
- * import { backoffDelay, DEFAULT_BACKOFF } from "@tether/tcp";
- * import assert from "node:assert/strict";
- *
- * assert.equal(DEFAULT_BACKOFF.minTimeout, 1000);
- * const noJitter = { ...DEFAULT_BACKOFF, jitter: 0 };
- * assert.equal(backoffDelay(3, noJitter), 8000);
- * assert.equal(backoffDelay(10, noJitter), DEFAULT_BACKOFF.maxTimeout);
- * ```
- */
+/** The defaults of {@linkcode BackoffOptions}: 1 s doubling to 30 s. */
 export const DEFAULT_BACKOFF: Readonly<ResolvedBackoffOptions> = Object.freeze({
   minTimeout: 1000,
   maxTimeout: 30_000,
@@ -113,14 +82,6 @@ export const DEFAULT_BACKOFF: Readonly<ResolvedBackoffOptions> = Object.freeze({
  * @param options The options to check.
  * @returns The options with defaults.
  * @throws {RangeError} If a value is out of range.
- *
- * @example Defaults
- * ```ts
- * import { resolveBackoff } from "@tether/tcp";
- * import assert from "node:assert/strict";
- *
- * assert.equal(resolveBackoff({ maxTimeout: 5000 }).minTimeout, 1000);
- * ```
  */
 export function resolveBackoff(
   options: BackoffOptions = {},
@@ -186,16 +147,6 @@ function check(name: string, value: unknown, ok: boolean, what: string): void {
  * @param options Resolved backoff options.
  * @param random A source of numbers in [0, 1).
  * @returns The wait in milliseconds.
- *
- * @example The classic schedule without jitter
- * ```ts
- * import { backoffDelay, resolveBackoff } from "@tether/tcp";
- * import assert from "node:assert/strict";
- *
- * const options = resolveBackoff({ jitter: 0 });
- * const waits = [0, 1, 2, 3, 4, 5, 6].map((n) => backoffDelay(n, options));
- * assert.deepEqual(waits, [1000, 2000, 4000, 8000, 16000, 30000, 30000]);
- * ```
  */
 export function backoffDelay(
   retry: number,

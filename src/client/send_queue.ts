@@ -1,3 +1,4 @@
+import { checkLimit } from "../_options.ts";
 import { handledPromise } from "../_promises.ts";
 import { QueueFullError } from "../errors.ts";
 import { owned } from "../connection/frame_writer.ts";
@@ -45,72 +46,61 @@ export interface QueueOptions {
   maxBytes?: number;
 }
 
-/**
- * The default of {@linkcode QueueOptions.maxLength}.
- *
- * @example Holding more frames than by default
- * ```ts
- * import { DEFAULT_QUEUE_LENGTH, type QueueOptions } from "@tether/tcp";
- * import assert from "node:assert/strict";
- *
- * assert.equal(DEFAULT_QUEUE_LENGTH, 1024);
- * const queue: QueueOptions = { maxLength: 4 * DEFAULT_QUEUE_LENGTH };
- * assert.equal(queue.maxLength, 4096);
- * ```
- */
+/** The default of {@linkcode QueueOptions.maxLength}. */
 export const DEFAULT_QUEUE_LENGTH = 1024;
-/**
- * The default of {@linkcode QueueOptions.maxBytes}: 1 MiB.
- *
- * @example Holding more bytes than by default
- * ```ts
- * import { DEFAULT_QUEUE_BYTES, type QueueOptions } from "@tether/tcp";
- * import assert from "node:assert/strict";
- *
- * assert.equal(DEFAULT_QUEUE_BYTES, 1_048_576);
- * const queue: QueueOptions = { maxBytes: 8 * DEFAULT_QUEUE_BYTES };
- * assert.equal(queue.maxBytes, 8 * 1024 * 1024);
- * ```
- */
+/** The default of {@linkcode QueueOptions.maxBytes}: 1 MiB. */
 export const DEFAULT_QUEUE_BYTES = 1024 * 1024;
 
-interface Entry {
-  frame: Uint8Array;
-  resolve(value: Promise<void>): void;
-  reject(reason: unknown): void;
-  signal: AbortSignal | undefined;
+/** What takes a queue's frames once a connection is ready. */
+export interface Sender {
+  /** Writes `frame`; the promise settles as the connection's does. */
+  send(frame: Uint8Array): Promise<void>;
+}
+
+/**
+ * Something that waits in a {@linkcode SendQueue} and settles on its own,
+ * such as a request, which gets its id only when it is written.
+ */
+export interface Waiting<T> {
+  /** What it writes; its size counts towards the queue's bytes. */
+  readonly frame: Uint8Array;
+  /** Goes out on `target`, the connection that takes the queue. */
+  deliver(target: T): void;
+  /** Will never go out, because of `reason`. */
+  drop(reason: unknown): void;
+}
+
+interface Entry<T> {
+  readonly waiting: Waiting<T>;
+  readonly signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
 }
 
 /**
- * Frames accepted while no connection is open, in order, bounded by count
- * and by bytes. A frame is either handed to a connection by
- * {@linkcode SendQueue.flush} or rejected; a rejected frame is never sent.
+ * What waits while no connection is ready, in order, bounded by count and by
+ * bytes: frames, and what settles on its own ({@linkcode Waiting}). Each
+ * either goes out with {@linkcode SendQueue.flush} or is dropped; a dropped
+ * one is never sent.
  */
-export class SendQueue {
-  #entries: Entry[] = [];
+export class SendQueue<T extends Sender = Sender> {
+  #entries: Entry<T>[] = [];
   #bytes = 0;
   #maxLength: number;
   #maxBytes: number;
 
-  constructor(options: QueueOptions = {}) {
+  /**
+   * @param options The limits.
+   * @param action What a bad limit fails, for its error message.
+   * @throws {RangeError} If a limit is not a non-negative integer.
+   */
+  constructor(options: QueueOptions = {}, action = "create queue") {
     this.#maxLength = options.maxLength ?? DEFAULT_QUEUE_LENGTH;
     this.#maxBytes = options.maxBytes ?? DEFAULT_QUEUE_BYTES;
-    for (
-      const [name, value] of [["maxLength", this.#maxLength], [
-        "maxBytes",
-        this.#maxBytes,
-      ]] as const
-    ) {
-      if (!Number.isSafeInteger(value) || value < 0) {
-        throw new RangeError(
-          `Cannot create queue as '${name}' must be a non-negative integer: current value is ${value}`,
-        );
-      }
-    }
+    checkLimit(action, "maxLength", this.#maxLength);
+    checkLimit(action, "maxBytes", this.#maxBytes);
   }
 
-  /** Frames waiting. */
+  /** Entries waiting. */
   get length(): number {
     return this.#entries.length;
   }
@@ -121,15 +111,11 @@ export class SendQueue {
   }
 
   /**
-   * Queues a frame, or a copy of it unless `send()` would write it from the
-   * caller's memory too (see {@linkcode owned}). The promise settles as the
-   * promise of the connection that eventually sends it, or rejects if the
-   * frame is dropped; it never becomes an unhandled rejection.
+   * Refuses `size` more bytes that do not fit.
    *
-   * @throws {QueueFullError} If the frame does not fit.
+   * @throws {QueueFullError} If they do not fit.
    */
-  push(frame: Uint8Array, signal?: AbortSignal): Promise<void> {
-    const size = frame.byteLength;
+  checkRoom(size: number): void {
     if (
       this.length >= this.#maxLength || this.#bytes + size > this.#maxBytes
     ) {
@@ -140,65 +126,110 @@ export class SendQueue {
         this.#maxLength,
       );
     }
-    return handledPromise<void>(({ resolve, reject }) => {
-      const entry: Entry = {
-        frame: owned(frame),
-        resolve,
-        reject,
-        signal,
-        onAbort: undefined,
-      };
-      if (signal) {
-        entry.onAbort = () => this.#drop(entry, signal.reason);
-        signal.addEventListener("abort", entry.onAbort, { once: true });
-      }
-      this.#entries.push(entry);
-      this.#bytes += size;
-    });
-  }
-
-  #drop(entry: Entry, reason: unknown): void {
-    const index = this.#entries.indexOf(entry);
-    if (index < 0) return;
-    this.#entries.splice(index, 1);
-    this.#bytes -= entry.frame.byteLength;
-    entry.reject(reason);
   }
 
   /**
-   * Hands the frames, in order, to `send` while `open()` holds; the frames
-   * left once it fails (the connection broke while taking them) wait for the
+   * Queues a frame, or a copy of it unless `send()` would write it from the
+   * caller's memory too (see {@linkcode owned}). The promise settles as the
+   * promise of the connection that eventually sends it, or rejects if the
+   * frame is dropped or withdrawn by `signal`; it never becomes an unhandled
+   * rejection.
+   *
+   * @throws {QueueFullError} If the frame does not fit.
+   */
+  push(frame: Uint8Array, signal?: AbortSignal): Promise<void> {
+    this.checkRoom(frame.byteLength);
+    return handledPromise<void>(({ resolve, reject }) => {
+      const copy = owned(frame);
+      const waiting: Waiting<T> = {
+        frame: copy,
+        deliver: (target) => resolve(target.send(copy)),
+        drop: reject,
+      };
+      const entry: Entry<T> = { waiting, signal, onAbort: undefined };
+      if (signal) {
+        entry.onAbort = () => {
+          if (this.#remove(waiting)) reject(signal.reason);
+        };
+        signal.addEventListener("abort", entry.onAbort, { once: true });
+      }
+      this.#entries.push(entry);
+      this.#bytes += copy.byteLength;
+    });
+  }
+
+  /**
+   * Queues `waiting` at the end.
+   *
+   * @throws {QueueFullError} If it does not fit.
+   */
+  add(waiting: Waiting<T>): void {
+    this.checkRoom(waiting.frame.byteLength);
+    this.#entries.push({ waiting, signal: undefined, onAbort: undefined });
+    this.#bytes += waiting.frame.byteLength;
+  }
+
+  /**
+   * Puts what must go out again ahead of everything queued, in order,
+   * whatever the limits: it was accepted once already.
+   */
+  putFirst(waiting: readonly Waiting<T>[]): void {
+    for (let i = waiting.length - 1; i >= 0; i--) {
+      this.#putBack({
+        waiting: waiting[i]!,
+        signal: undefined,
+        onAbort: undefined,
+      });
+    }
+  }
+
+  /** Takes `waiting` out without dropping it; nothing if it is not queued. */
+  remove(waiting: Waiting<T>): void {
+    this.#remove(waiting);
+  }
+
+  #remove(waiting: Waiting<T>): boolean {
+    const index = this.#entries.findIndex((entry) => entry.waiting === waiting);
+    if (index < 0) return false;
+    this.#entries.splice(index, 1);
+    this.#bytes -= waiting.frame.byteLength;
+    return true;
+  }
+
+  /**
+   * Hands everything, in order, to `target` while `open()` holds; what is
+   * left once it fails (the connection broke while taking it) waits for the
    * next connection.
    */
-  flush(send: (frame: Uint8Array) => Promise<void>, open: () => boolean): void {
+  flush(target: T, open: () => boolean): void {
     const entries = this.#take();
     let index = 0;
     while (index < entries.length && open()) {
-      const entry = entries[index++]!;
-      entry.resolve(send(entry.frame));
+      entries[index++]!.waiting.deliver(target);
     }
-    for (const entry of entries.slice(index).reverse()) this.#putBack(entry);
+    for (let i = entries.length - 1; i >= index; i--) {
+      this.#putBack(entries[i]!);
+    }
   }
 
   // Puts an entry back at the head, listening to its signal again.
-  #putBack(entry: Entry): void {
-    if (entry.signal?.aborted) {
-      entry.reject(entry.signal.reason);
+  #putBack(entry: Entry<T>): void {
+    const { waiting, signal, onAbort } = entry;
+    if (signal?.aborted) {
+      waiting.drop(signal.reason);
       return;
     }
     this.#entries.unshift(entry);
-    this.#bytes += entry.frame.byteLength;
-    if (entry.onAbort) {
-      entry.signal!.addEventListener("abort", entry.onAbort, { once: true });
-    }
+    this.#bytes += waiting.frame.byteLength;
+    if (onAbort) signal!.addEventListener("abort", onAbort, { once: true });
   }
 
-  /** Rejects every frame with `reason`; none of them will be sent. */
+  /** Drops everything with `reason`; none of it will be sent. */
   clear(reason: unknown): void {
-    for (const entry of this.#take()) entry.reject(reason);
+    for (const entry of this.#take()) entry.waiting.drop(reason);
   }
 
-  #take(): Entry[] {
+  #take(): Entry<T>[] {
     const entries = this.#entries;
     this.#entries = [];
     this.#bytes = 0;

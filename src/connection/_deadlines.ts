@@ -12,10 +12,8 @@ export interface Deadline {
 
 /**
  * Deadlines of many requests or connections on one timer: a binary min-heap
- * by time, with the timer set for the earliest. Adding and removing cost
- * O(log n) and no timer call unless the earliest deadline moves earlier, so
- * 10 000 requests in flight cost 10 000 heap entries, not 10 000 runtime
- * timers (a pending Deno timer alone holds about 0.7 KiB).
+ * by time, with the timer set for the earliest, since a pending runtime
+ * timer costs more memory than a heap entry (about 0.7 KiB on Deno).
  */
 export class Deadlines {
   #heap: Deadline[] = [];
@@ -60,8 +58,7 @@ export class Deadlines {
       this.#down(index);
       this.#up(last.index);
     }
-    // A timer for a later deadline is fine: it finds nothing due and re-arms.
-    // With nothing left, no timer may stay behind.
+    // A timer left for a removed deadline only re-arms; none may outlive all.
     if (heap.length === 0) this.#disarm();
   }
 

@@ -1,22 +1,18 @@
-import { BY_REFERENCE_SIZE } from "./frame_writer.ts";
+import {
+  BY_REFERENCE_SIZE,
+  COPY_MIN,
+  MAX_READ_SIZE,
+  MIN_READ_SIZE,
+} from "../_sizes.ts";
 
-// Reads offered this much room fill it often with small frames: the buffer
-// starts here, so that an idle connection waiting to read holds little.
-const MIN_SIZE = 1024;
-// A read rarely brings more than 64 KiB; frames beyond it are assembled by
-// the decoder, in memory of `frame()`. The frames of a batch in this buffer
-// must stay smaller than what a writer sends by reference: `send()` copies
-// them before the buffer is read into again.
-const MAX_SIZE = Math.min(64 * 1024, BY_REFERENCE_SIZE);
+// The frames of a batch in this buffer must stay smaller than what a writer
+// sends by reference, since `send()` copies them before the buffer is read
+// into again.
+const MAX_SIZE = Math.min(MAX_READ_SIZE, BY_REFERENCE_SIZE);
 // Memory is let go once this many reads went by without needing it, so that
 // a burst of large reads or frames does not leave a connection that has
 // gone back to small ones holding the burst's memory for good.
 const KEEP_READS = 64;
-// A chunk this small, from a runtime that reads into memory of its own, holds
-// a frame or two: their views cost less than copying it into the buffer, and
-// a connection that only ever receives such chunks (heartbeats) needs no
-// buffer at all.
-const COPY_MIN = 256;
 // The views kept for handing out again: enough for the frames of a full
 // pipeline in one read, few enough that a connection holds little.
 const MAX_VIEWS = 128;
@@ -27,11 +23,11 @@ const MAX_VIEWS = 128;
  * the reads go into the same buffer again and again, where every read would
  * otherwise need fresh memory, which costs more than decoding what it holds.
  *
- * A runtime that reads into memory of its own (one that ignores a read's
- * target) gets no more offers once that is seen. Its chunks are copied into
- * the buffer instead, unless they are too small to be worth it: a small
- * copy, after which the frames lie where the frames of earlier batches lay,
- * so that their views can be handed out again (see `FrameSink.view`).
+ * A runtime that reads into memory of its own (`Conn.readsIntoTarget` is not
+ * set) is offered none. Its chunks are copied into the buffer instead, unless
+ * they are too small or too large to be worth it: a small copy, after which
+ * the frames lie where the frames of earlier batches lay, so that their views
+ * can be handed out again (see `LendingSink`).
  *
  * The frames of a chunk in the buffer get their views from it: a frame at
  * the same place and of the same length as the frame in the same order in
@@ -47,14 +43,14 @@ const MAX_VIEWS = 128;
 export class ReadBuffer {
   #buffer: Uint8Array | undefined;
   #used = 0;
-  #size = MIN_SIZE;
+  #size = MIN_READ_SIZE;
   // Whether a read was asked for and its chunk not yet taken note of, whether
   // it may start over, and the memory it was offered, if any.
   #asked = false;
   #rewind = false;
   #offered: Uint8Array | undefined;
   // Whether the runtime reads into memory of its own.
-  #copies = false;
+  #copies: boolean;
   #frames: ArrayBuffer | undefined;
   // Reads asked for since the buffer was last sized, and the largest of them.
   #reads = 0;
@@ -67,10 +63,15 @@ export class ReadBuffer {
   #views: Uint8Array[] | undefined;
   #viewAt = -1;
 
+  /** @param readsIntoTarget Whether reads go where they are offered. */
+  constructor(readsIntoTarget: boolean) {
+    this.#copies = !readsIntoTarget;
+  }
+
   /**
-   * Where the next read should land, or `undefined` once the runtime has
-   * shown that it reads into memory of its own. Either way, the chunk the
-   * read brings goes to {@linkcode ReadBuffer.filled}.
+   * Where the next read should land, or `undefined` when the runtime reads
+   * into memory of its own. Either way, the chunk the read brings goes to
+   * {@linkcode ReadBuffer.filled}.
    *
    * @param rewind Whether nothing read into the buffer is in use any more,
    * so the read may start over at its beginning.
@@ -81,9 +82,11 @@ export class ReadBuffer {
     }
     if (rewind && this.#reads >= KEEP_READS) {
       if (this.#copies && this.#largest < COPY_MIN) {
-        this.#size = MIN_SIZE;
+        this.#size = MIN_READ_SIZE;
         this.#buffer = this.#views = undefined;
-      } else if (this.#largest * 8 < this.#size && this.#size > MIN_SIZE) {
+      } else if (
+        this.#largest * 8 < this.#size && this.#size > MIN_READ_SIZE
+      ) {
         this.#size /= 2;
         this.#buffer = this.#views = undefined;
       }
@@ -126,7 +129,8 @@ export class ReadBuffer {
    * Runtimes that ignore read targets still gain: the decoder copies their
    * chunks into this memory instead of fresh memory.
    *
-   * A bound function, to be handed to `FrameDecoder.readTarget` as it is.
+   * A bound function, to be handed to a lending decoder's `READ_TARGET` as
+   * it is.
    */
   readonly frame = (byteLength: number): Uint8Array => {
     if (byteLength >= BY_REFERENCE_SIZE) return new Uint8Array(byteLength);
@@ -140,8 +144,8 @@ export class ReadBuffer {
 
   /**
    * Takes note of the chunk a read brought, and returns where its bytes lie
-   * in the buffer: where they were read to, or a copy when the runtime read
-   * them into memory of its own. They are in use until the next rewind.
+   * in the buffer: where they were read to, or a copy when they are
+   * elsewhere. They are in use until the next rewind.
    * Returns `undefined` when the chunk is decoded where it is: it is not
    * the outcome of a read asked for with {@linkcode ReadBuffer.target}, or
    * it is too small to be worth a copy, or too large for the buffer.
@@ -166,11 +170,6 @@ export class ReadBuffer {
       this.#hold();
       return chunk;
     }
-    if (!this.#copies) {
-      // The memory offered went unused: it comes back only for a copy.
-      this.#copies = true;
-      this.#buffer = this.#views = undefined;
-    }
     if (size < COPY_MIN || size > MAX_SIZE) return undefined;
     while (this.#size < size) this.#size *= 2;
     const room = this.#room(this.#rewind, size);
@@ -187,7 +186,7 @@ export class ReadBuffer {
 
   /**
    * The view of a frame in the chunk {@linkcode ReadBuffer.filled} returned,
-   * for the decoder (`FrameSink.view`): the view of the frame in the same
+   * for the decoder (`LendingSink`): the view of the frame in the same
    * order in the chunk before, when it lay at the same place, or a new one.
    * Outside such a chunk, always a new one.
    */

@@ -2,40 +2,20 @@ import {
   checkConnectionLimits,
   checkDuration,
   checkPort,
-  type FramingOption,
-  resolveFraming,
 } from "../_options.ts";
 import {
-  Connection,
-  type ConnectionLimits,
-  type ConnectionOptions,
-} from "./connection.ts";
+  type FramingOption,
+  resolveFraming,
+} from "../framing/framing_option.ts";
+import { type Clock, systemClock } from "../clock.ts";
+import { Connection, type ConnectionWiring } from "./connection.ts";
+import type { ConnectionLimits } from "./options.ts";
 import { ConnectTimeoutError } from "../errors.ts";
 import { detectRuntime } from "../runtime/detect.ts";
 import type { Runtime, TlsConnectOptions } from "../runtime/types.ts";
 import { defined } from "../_values.ts";
 
-/**
- * The default of {@linkcode ConnectOptions.connectTimeout}: 10 seconds.
- *
- * @example Allowing more time on a slow network
- * ```ts
- * import { connect, DEFAULT_CONNECT_TIMEOUT, listen } from "@tether/tcp";
- * import assert from "node:assert/strict";
- *
- * assert.equal(DEFAULT_CONNECT_TIMEOUT, 10_000);
- * await using server = await listen({
- *   hostname: "127.0.0.1",
- *   port: 0,
- *   handler: () => {},
- * });
- * await using conn = await connect({
- *   port: server.addr.port,
- *   connectTimeout: 3 * DEFAULT_CONNECT_TIMEOUT,
- * });
- * assert.equal(conn.remoteAddr.port, server.addr.port);
- * ```
- */
+/** The default of {@linkcode ConnectOptions.connectTimeout}: 10 seconds. */
 export const DEFAULT_CONNECT_TIMEOUT = 10_000;
 
 /**
@@ -166,12 +146,27 @@ export function connect(options: ConnectOptions): Promise<Connection> {
   return dial(options, {});
 }
 
+/** What the library's own layers pass to {@linkcode dial}. */
+export interface DialWiring extends
+  Pick<
+    ConnectionWiring,
+    "heartbeat" | "onActivity" | "writeHold" | "clock"
+  > {
+  /**
+   * The clock of the connect timeout alone, where the connection's own
+   * timers keep `clock`.
+   *
+   * @default {clock}
+   */
+  connectClock?: Clock;
+}
+
 /**
  * {@linkcode connect}, with extra options for the connection it opens.
  */
 export async function dial(
   options: ConnectOptions,
-  extra: Pick<ConnectionOptions, "heartbeat" | "onActivity">,
+  extra: DialWiring,
 ): Promise<Connection> {
   const {
     hostname = "127.0.0.1",
@@ -188,16 +183,20 @@ export async function dial(
   const runtime = options.runtime ?? await detectRuntime();
   signal?.throwIfAborted();
 
+  const { connectClock, ...wiring } = extra;
+  const clock = connectClock ?? extra.clock ?? systemClock;
   const attempt = new AbortController();
   const onAbort = () => attempt.abort(signal?.reason);
   signal?.addEventListener("abort", onAbort, { once: true });
   const timer = connectTimeout > 0
-    ? setTimeout(
+    ? clock.setTimeout(
       () =>
         attempt.abort(
           new ConnectTimeoutError(hostname, port, connectTimeout),
         ),
       connectTimeout,
+      // A connection attempt is awaited work: it keeps the process alive.
+      true,
     )
     : undefined;
   try {
@@ -209,8 +208,8 @@ export async function dial(
     });
     conn.setNoDelay(noDelay);
     if (keepAlive) conn.setKeepAlive(true);
-    return new Connection(conn, {
-      ...extra,
+    const connOptions: ConnectionWiring = {
+      ...wiring,
       framing,
       ...(signal ? { signal } : {}),
       ...defined({
@@ -221,9 +220,10 @@ export async function dial(
         maxWriteBuffer: options.maxWriteBuffer,
         closeTimeout: options.closeTimeout,
       }),
-    });
+    };
+    return new Connection(conn, connOptions);
   } finally {
-    clearTimeout(timer);
+    clock.clearTimeout(timer);
     signal?.removeEventListener("abort", onAbort);
   }
 }

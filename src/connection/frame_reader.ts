@@ -1,75 +1,29 @@
 import { FrameQueue } from "./_frame_queue.ts";
 import { DONE, pullStream } from "../_pull.ts";
 import { ReadBuffer } from "./_read_buffer.ts";
+import {
+  chunksOf,
+  type ChunkSource,
+  type ReadableConn,
+} from "./_chunk_source.ts";
+import { FrameLimits, type FrameReaderLimits } from "./_frame_limits.ts";
 import { type Clock, systemClock } from "../clock.ts";
-import { FrameRateError, FrameTimeoutError } from "../errors.ts";
-import type { FrameDecoder, FrameSink } from "../framing/framing.ts";
-import { pulled } from "../runtime/_streams.ts";
-import type { ChunkSink, Conn } from "../runtime/types.ts";
+import type { FrameDecoder } from "../framing/framing.ts";
+import {
+  type LendingDecoder,
+  lendingOf,
+  type LendingSink,
+  READ_TARGET,
+  VIEW,
+} from "../framing/_lending.ts";
+import type { ChunkSink } from "../runtime/types.ts";
+
+export type { FrameReaderLimits } from "./_frame_limits.ts";
 
 const EMPTY = new Uint8Array(0);
-// Frames one decoding step may queue for the application. A read of tiny
-// frames (on Bun, up to 512 KiB of them) is decoded a step at a time as they
-// are taken, so that their views never all exist at once: what a connection
-// holds stays within its read and one step's views, whatever the peer sends.
+// Frames one decoding step may queue, so that the views of a read of tiny
+// frames (on Bun, up to 512 KiB of them) never all exist at once.
 const MAX_DECODED = 1024;
-
-/** The chunks of a connection, read one at a time. */
-interface ChunkSource {
-  /** Hands the next chunk to `sink`; read into `target`, if the source can. */
-  pull(sink: ChunkSink, target?: Uint8Array): void;
-  /** The next chunk, as a promise. */
-  read(): Promise<Uint8Array | null>;
-  /** Stops reading; a read under way may still settle. */
-  cancel(): void;
-}
-
-/** Hands the outcome of a promised read to `sink`. */
-function settle(read: Promise<Uint8Array | null>, sink: ChunkSink): void {
-  read.then((bytes) => sink.chunk(bytes), (error) => sink.fail(error));
-}
-
-// A runtime's `pull()` or `read()` spares a stream per chunk, and `pull()` a
-// promise too.
-class ConnChunks implements ChunkSource {
-  #conn: Pick<Conn, "read" | "pull">;
-
-  constructor(conn: Pick<Conn, "read" | "pull">) {
-    this.#conn = conn;
-  }
-
-  pull(sink: ChunkSink, target?: Uint8Array): void {
-    const conn = this.#conn;
-    if (conn.pull) conn.pull(sink, target);
-    else settle(conn.read!(target), sink);
-  }
-
-  read(): Promise<Uint8Array | null> {
-    const conn = this.#conn;
-    return conn.read ? conn.read() : pulled((sink) => conn.pull!(sink));
-  }
-
-  cancel(): void {}
-}
-
-// `readable` is the fallback every runtime has.
-function chunksOf(
-  conn: Pick<Conn, "read" | "pull" | "readable">,
-): ChunkSource {
-  if (conn.pull || conn.read) return new ConnChunks(conn);
-  const reader = conn.readable.getReader();
-  const read = async () => {
-    const { value, done } = await reader.read();
-    return done ? null : value;
-  };
-  return {
-    pull: (sink) => settle(read(), sink),
-    read,
-    cancel: () => {
-      reader.cancel().catch(() => {});
-    },
-  };
-}
 
 /**
  * The frames of a {@linkcode FrameReader} as an async iterator: one frame
@@ -103,17 +57,6 @@ class FramesOf<T extends Uint8Array | Uint8Array[]>
   }
 }
 
-/** Limits on what a peer may send, beyond the framing's size limit. */
-export interface FrameReaderLimits {
-  /**
-   * Milliseconds a frame may take to arrive, from its first byte; 0 for no
-   * limit. Only time spent waiting on the socket counts.
-   */
-  frameTimeout: number;
-  /** Frames per second the peer may send; 0 for no limit. */
-  maxFrameRate: number;
-}
-
 /** What a {@linkcode FrameReader} reports to its connection. */
 export interface FrameReaderHooks {
   /**
@@ -143,9 +86,12 @@ export interface FrameReaderHooks {
  * asked for: iterating costs one resolved promise per frame, not the
  * machinery of a stream.
  */
-export class FrameReader implements FrameSink, ChunkSink {
+export class FrameReader implements LendingSink, ChunkSink {
   #source: ChunkSource;
   #decoder: FrameDecoder;
+  // The decoder, when it keeps the lending contract: only then may reads go
+  // into memory the reader lends.
+  #lending: LendingDecoder | undefined;
   #hooks: FrameReaderHooks;
   #readAhead: number;
   #control: ((frame: Uint8Array) => boolean) | undefined;
@@ -161,26 +107,21 @@ export class FrameReader implements FrameSink, ChunkSink {
   #peerFinished = false;
   #readable: ReadableStream<Uint8Array> | undefined;
   #count = 0;
-  #limits: FrameReaderLimits;
-  #frameStart: number | undefined;
-  #frameTimer: unknown;
+  #limits: FrameLimits | undefined;
   #waitingSince = 0;
-  #rateWindow = 0;
-  #rateCount = 0;
   // Whether the application waits for a batch whose frames it lets go of
   // when it asks for the next one.
   #reuseWaiting = false;
   #reads: ReadBuffer | undefined;
-  // The frame timeout's and the rate limit's, and the wait of `discard`.
+  // The time of reads, for the limits and the wait of `discard`.
   #clock: Clock;
-  // The part of the last chunk not decoded yet, for decoders that can stop
-  // (`FrameDecoder.decodeSome`), and when the chunk arrived: its frames
-  // count against the rate limit of that moment.
+  // The part of the last chunk not decoded yet (`decodeSome`), and when the
+  // chunk arrived, since its frames count against the rate of that moment.
   #rest: Uint8Array | undefined;
   #restArrived = 0;
 
   constructor(
-    conn: Pick<Conn, "read" | "pull" | "readable">,
+    conn: ReadableConn,
     decoder: FrameDecoder,
     readAhead: number,
     hooks: FrameReaderHooks,
@@ -190,15 +131,22 @@ export class FrameReader implements FrameSink, ChunkSink {
     this.#clock = clock;
     this.#source = chunksOf(conn);
     this.#decoder = decoder;
+    this.#lending = lendingOf(decoder);
     this.#readAhead = readAhead;
     this.#hooks = hooks;
-    this.#limits = limits;
     this.#control = hooks.control;
+    if (limits.frameTimeout > 0 || limits.maxFrameRate > 0) {
+      this.#limits = new FrameLimits(limits, clock, decoder, this, (error) => {
+        this.#finish(error);
+        this.#source.cancel();
+        this.#hooks.onError(error);
+      });
+    }
   }
 
   /**
-   * Takes a frame from the decoder: the reader is its {@linkcode FrameSink},
-   * which spares every connection a sink object of its own.
+   * Takes a frame from the decoder: the reader is its sink, which spares
+   * every connection a sink object of its own.
    */
   enqueue(frame: Uint8Array): void {
     this.#count++;
@@ -209,7 +157,7 @@ export class FrameReader implements FrameSink, ChunkSink {
    * Builds the view of a frame for the decoder: the reused buffer's, which
    * may be one handed out before (see {@linkcode ReadBuffer.view}).
    */
-  view(
+  [VIEW](
     buffer: ArrayBufferLike,
     byteOffset: number,
     byteLength: number,
@@ -276,8 +224,8 @@ export class FrameReader implements FrameSink, ChunkSink {
     }
     const next = this.#queue.wait();
     this.#reuseWaiting = false;
-    // The replies go out before the socket is asked for more: the peer
-    // waits on them, and asking costs a runtime call of its own.
+    // The replies go out before the socket is asked for more, since the peer
+    // waits on them.
     if (this.#rest === undefined) this.#hooks.onDry();
     this.#fill();
     return next;
@@ -296,7 +244,7 @@ export class FrameReader implements FrameSink, ChunkSink {
       return taken;
     }
     const next = this.#queue.waitBatch();
-    this.#reuseWaiting = reuse;
+    this.#reuseWaiting = reuse && this.#lending !== undefined;
     if (this.#rest === undefined) this.#hooks.onDry();
     this.#fill();
     return next;
@@ -425,63 +373,8 @@ export class FrameReader implements FrameSink, ChunkSink {
     if (this.#end) return;
     this.#end = { error };
     this.#rest = undefined;
-    this.#clock.clearTimeout(this.#frameTimer);
+    this.#limits?.stop();
     this.#queue.end(error);
-  }
-
-  /** Applies the rate limit and starts or stops the frame deadline. */
-  #enforce(decoded: number, now: number): void {
-    const { frameTimeout, maxFrameRate } = this.#limits;
-    if (maxFrameRate > 0) {
-      if (now - this.#rateWindow >= 1000) {
-        this.#rateWindow = now;
-        this.#rateCount = 0;
-      }
-      this.#rateCount += decoded;
-      if (this.#rateCount > maxFrameRate) {
-        throw new FrameRateError(maxFrameRate);
-      }
-    }
-    if (frameTimeout > 0) {
-      if (this.#decoder.buffered === 0) {
-        this.#frameStart = undefined;
-      } else if (decoded > 0 || this.#frameStart === undefined) {
-        // An unfinished frame began in this chunk: its clock starts now.
-        this.#frameStart = now;
-        if (this.#frameTimer === undefined) this.#armFrameTimer(frameTimeout);
-      }
-    }
-  }
-
-  #armFrameTimer(ms: number): void {
-    this.#frameTimer = this.#clock.setTimeout(
-      () => this.#checkFrame(),
-      ms,
-      false,
-    );
-  }
-
-  #checkFrame(): void {
-    this.#frameTimer = undefined;
-    const start = this.#frameStart;
-    if (start === undefined || this.#end) return;
-    const timeout = this.#limits.frameTimeout;
-    if (!this.#reading) {
-      // The application is not reading: the rest of the frame may wait in
-      // the kernel through no fault of the peer. The clock waits too.
-      this.#armFrameTimer(timeout);
-      return;
-    }
-    // Only time spent waiting on the peer counts.
-    const elapsed = this.#clock.now() - Math.max(start, this.#waitingSince);
-    if (elapsed < timeout) {
-      this.#armFrameTimer(timeout - elapsed);
-      return;
-    }
-    const error = new FrameTimeoutError(timeout, this.#decoder.buffered);
-    this.#finish(error);
-    this.#source.cancel();
-    this.#hooks.onError(error);
   }
 
   #fill(): void {
@@ -492,9 +385,9 @@ export class FrameReader implements FrameSink, ChunkSink {
     this.#readMore();
   }
 
-  // Reads until the application has what it asked for. Callbacks rather than
-  // an async loop: every idle connection has a read pending here, and a
-  // suspended async function holds several times the memory of a callback.
+  // Reads until the application has what it asked for, with callbacks: every
+  // idle connection has a read pending here, and a suspended async function
+  // holds several times the memory of a callback.
   #readMore(): void {
     for (;;) {
       if (
@@ -512,14 +405,12 @@ export class FrameReader implements FrameSink, ChunkSink {
       this.#queue.wake();
     }
     this.#pulling = true;
-    // Only a read for a waiting batch of reused memory goes into it: every
-    // frame it brings is that batch's, and every frame handed out before is
-    // done with. Earlier reads into it are over once no unfinished frame may
-    // still hold their bytes.
+    // Only a read for a waiting batch of reused memory goes into it, since
+    // every frame handed out before is then done with.
     const reads = this.#reuseWaiting && this.#queue.waiting
-      ? this.#reads ??= new ReadBuffer()
+      ? this.#reads ??= new ReadBuffer(this.#source.readsIntoTarget)
       : undefined;
-    let target = this.#decoder.readTarget?.(reads?.frame);
+    let target = this.#lending?.[READ_TARGET]?.(reads?.frame);
     if (target === undefined && reads) {
       target = reads.target(this.#decoder.buffered === 0);
     }
@@ -588,9 +479,7 @@ export class FrameReader implements FrameSink, ChunkSink {
           this.#restArrived = now;
         }
       }
-      if (this.#limits.frameTimeout > 0 || this.#limits.maxFrameRate > 0) {
-        this.#enforce(this.#count - before, now);
-      }
+      this.#limits?.enforce(this.#count - before, now);
       return true;
     } catch (error) {
       this.#readFailed(error);

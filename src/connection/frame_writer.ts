@@ -1,27 +1,19 @@
+import { BY_REFERENCE_SIZE } from "../_sizes.ts";
 import { ConnectionClosedError, WriteBufferFullError } from "../errors.ts";
 import type { Framing } from "../framing/framing.ts";
 import { RESOLVED } from "../runtime/_streams.ts";
 import { afterTask } from "../runtime/timers.ts";
 import type { Conn } from "../runtime/types.ts";
+import type { WriteHold } from "./write_hold.ts";
 
-// Small frames are copied into a batch buffer so that a burst of them leaves
-// in one write; a write costs a syscall, a copy of 64 bytes costs nothing.
-// The buffer starts small, since a connection that answers only heartbeats
-// keeps it, and doubles as bursts need.
+// Small, since a connection that answers only heartbeats keeps its buffer.
 const INITIAL_BUFFER_SIZE = 256;
-// A batch this large is written at once instead of waiting for the burst to
-// end, so large frames stream instead of piling up.
+// Written at once rather than at the end of the burst, so large frames stream.
 const FLUSH_THRESHOLD = 64 * 1024;
-/** Payloads this large are written from the caller's buffer, not copied. */
-export const BY_REFERENCE_SIZE = 256 * 1024;
-// A batch grows by doubling one buffer up to this size, so that it leaves in
-// one write, and beyond it, while a write is under way (a peer that reads
-// slowly, or not at all), by chunks of this size: doubling a backlog would
-// hold up to twice it, plus the buffers left behind.
+// A backlog grows by chunks of this size: doubling would hold up to twice it.
 const CHUNK_SIZE = 1024 * 1024;
-// A buffer larger than this, such as a chunk of a backlog, is let go once
-// written: a connection keeps the memory of its usual bursts, not of a
-// backlog.
+// Larger buffers are let go once written: a connection keeps the memory of
+// its usual bursts, not of a backlog.
 const MAX_RETAINED_SIZE = CHUNK_SIZE / 2;
 
 /**
@@ -33,12 +25,10 @@ export function owned(frame: Uint8Array): Uint8Array {
   // Not `slice()`: a Node `Buffer`'s shares its memory.
   return frame.byteLength < BY_REFERENCE_SIZE ? new Uint8Array(frame) : frame;
 }
-// Microtask turns a held batch is watched before the watch moves to the end
-// of the task: a turn costs less than `setImmediate` while bursts are short.
+// A microtask turn costs less than `setImmediate` while bursts are short.
 const POLL_TURNS = 16;
 
-// Shared by every writer without a buffer of its own; it is never written,
-// since it has no room.
+// Shared by every writer without a buffer; having no room, it is never written.
 const NO_BUFFER = new Uint8Array(0);
 
 // A resolved promise's `then` queues a microtask without the async resource
@@ -67,10 +57,7 @@ class Batch {
   }
 
   reject(reason: unknown): void {
-    // The promise is handed to every sender of the batch; those who do not
-    // await it must not cause an unhandled rejection, and the failure also
-    // reaches the connection itself. Handled here rather than up front: a
-    // handler on every batch would cost a reaction per successful write.
+    // Senders need not await, and the connection hears of the failure anyway.
     this.promise.catch(ignore);
     this.#reject(reason);
   }
@@ -78,25 +65,17 @@ class Batch {
 
 /**
  * Encodes frames into batches and writes each batch with as few socket
- * writes as possible.
- *
- * A batch is written when the burst that filled it ends: in the next
- * microtask, or, while the reader still holds received frames that will
- * produce more output, once the reader runs dry ({@linkcode uncork}) or, at
- * the latest, when the current task ends. No timer is involved: on Deno a
- * timeout costs more than a whole batch of small frames.
- * Frames that arrive during a write form the next batch.
- * Every frame of a batch shares one promise, so sending costs no promise per
- * frame.
+ * writes as possible: when the burst that filled it ends, in the next
+ * microtask, or, while its {@linkcode WriteHold} says replies are coming,
+ * once it is uncorked or the current task ends. Every frame of a batch
+ * shares one promise.
  */
 export class FrameWriter {
   #framing: Framing;
   #trailer: Uint8Array;
   #maxQueued: number;
   #socket: Pick<Conn, "write">;
-  // Whether received frames still wait for the application: their replies
-  // are coming, so the batch is held.
-  #backlogged: () => boolean;
+  #hold: Pick<WriteHold, "held">;
   // Allocated on first use: an idle connection holds no batch buffer.
   #buffer: Uint8Array<ArrayBuffer> = NO_BUFFER;
   #spare: Uint8Array<ArrayBuffer> | undefined;
@@ -122,14 +101,14 @@ export class FrameWriter {
     framing: Framing,
     maxQueued: number,
     socket: Pick<Conn, "write">,
-    backlogged: () => boolean,
+    hold: Pick<WriteHold, "held">,
     onError: (error: unknown) => void,
   ) {
     this.#framing = framing;
     this.#trailer = framing.trailer;
     this.#maxQueued = maxQueued;
     this.#socket = socket;
-    this.#backlogged = backlogged;
+    this.#hold = hold;
     this.#onError = onError;
   }
 
@@ -233,15 +212,13 @@ export class FrameWriter {
       this.#start = this.#length = 0;
       return;
     }
-    // Never past a chunk: a buffer grown large by a batch before, then cut
-    // for a frame sent by reference, must not go on doubling.
+    // A buffer cut for a frame sent by reference must not go on doubling.
     let size = Math.min(
       Math.max(this.#buffer.byteLength * 2, INITIAL_BUFFER_SIZE),
       CHUNK_SIZE,
     );
     while (size < pending + bytes) size *= 2;
-    // Earlier segments of this batch may still point into the old buffer:
-    // only the part not yet cut moves.
+    // Earlier segments of this batch may still point into the old buffer.
     const grown = new Uint8Array(size);
     grown.set(this.#buffer.subarray(this.#start, this.#length));
     this.#buffer = grown;
@@ -250,9 +227,8 @@ export class FrameWriter {
   }
 
   /**
-   * Cuts the pending bytes of a buffer that takes no more: a copy of them
-   * when they fill less than three quarters of it, so that the room left
-   * unused is not held until the write.
+   * Cuts the pending bytes of a buffer that takes no more, copied when they
+   * fill less than three quarters of it so the unused room is not held.
    */
   #seal(): void {
     const buffer = this.#buffer;
@@ -269,7 +245,7 @@ export class FrameWriter {
 
   /** Arranges for the batch to be written once the burst ends. */
   #schedule(): void {
-    if (this.#backlogged()) {
+    if (this.#hold.held()) {
       this.#watch();
     } else {
       this.#scheduled = true;
@@ -281,10 +257,9 @@ export class FrameWriter {
   }
 
   /**
-   * Writes the held batch once the current task is over. An application
-   * taking frames as they come does so within the task, and uncorks the
-   * writer when the reader runs dry; one still holding frames at the end of
-   * the task waits for something else, and its replies must not wait too.
+   * Writes the held batch once the current task is over: an application
+   * still holding frames then waits for something else, and its replies
+   * must not wait too.
    */
   #watch(): void {
     this.#watching = true;
@@ -309,9 +284,8 @@ export class FrameWriter {
     this.#writeBatch();
   }
 
-  // Writes batches until none is held. A `then` per socket write rather than
-  // an async loop: this runs for every burst a connection answers, and an
-  // async function's frame and promise cost more than the write's own.
+  // A `then` per write rather than an async loop, whose frame and promise
+  // would cost more than the write's own.
   #writeBatch(): void {
     if (this.#batchBytes === 0 || this.#failure) {
       this.#flushing = false;
@@ -343,8 +317,7 @@ export class FrameWriter {
         this.#queued -= bytes;
         this.#inFlight = undefined;
         if (written.byteLength <= MAX_RETAINED_SIZE) {
-          // Nothing queued during the write: the buffer is reused as it is,
-          // so a quiet connection keeps one buffer, not two.
+          // A quiet connection keeps one buffer, not two.
           if (this.#buffer === NO_BUFFER) this.#buffer = written;
           else this.#spare = written;
         }

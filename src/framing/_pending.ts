@@ -1,15 +1,8 @@
-// Private helpers shared by the decoders. Not exported from mod.ts.
-import type { FrameSink } from "./framing.ts";
-
-/**
- * Fragments at least this large that also fill at least half of their
- * `ArrayBuffer` are kept by reference; anything else is copied.
- */
-const REFERENCE_MIN = 4096;
-/** Capacity of the first staging block of a frame. */
-const FIRST_BLOCK = 256;
-/** Staging blocks double up to this capacity. */
-const MAX_BLOCK = 65536;
+import {
+  STAGING_FIRST_BLOCK,
+  STAGING_MAX_BLOCK,
+  STAGING_REFERENCE_MIN,
+} from "../_sizes.ts";
 
 /**
  * The bytes received so far of one unfinished frame.
@@ -28,7 +21,7 @@ export class PendingBytes {
   /** Start of the bytes in `#block` that are not yet in `#parts`. */
   #runStart = 0;
   #used = 0;
-  #nextBlock = FIRST_BLOCK;
+  #nextBlock = STAGING_FIRST_BLOCK;
   #byteLength = 0;
 
   /** The bytes held. */
@@ -46,7 +39,7 @@ export class PendingBytes {
   append(fragment: Uint8Array, room: number): void {
     const n = fragment.byteLength;
     this.#byteLength += n;
-    if (n >= REFERENCE_MIN && n * 2 >= fragment.buffer.byteLength) {
+    if (n >= STAGING_REFERENCE_MIN && n * 2 >= fragment.buffer.byteLength) {
       this.#seal();
       this.#parts.push(fragment);
       return;
@@ -58,7 +51,7 @@ export class PendingBytes {
         this.#seal();
         block = new Uint8Array(Math.min(this.#nextBlock, room - from));
         this.#block = block;
-        this.#nextBlock = Math.min(this.#nextBlock * 2, MAX_BLOCK);
+        this.#nextBlock = Math.min(this.#nextBlock * 2, STAGING_MAX_BLOCK);
         this.#used = 0;
         this.#runStart = 0;
       }
@@ -118,7 +111,7 @@ export class PendingBytes {
     this.#block = undefined;
     this.#used = 0;
     this.#runStart = 0;
-    this.#nextBlock = FIRST_BLOCK;
+    this.#nextBlock = STAGING_FIRST_BLOCK;
     this.#byteLength = 0;
   }
 
@@ -138,69 +131,4 @@ function copyInto(target: Uint8Array, at: number, source: Uint8Array): number {
     at,
   );
   return at + count;
-}
-
-/**
- * The view of a frame that lies wholly inside the chunk being decoded:
- * `sink`'s own when it builds views ({@linkcode FrameSink.view}), a new one
- * otherwise. A view built from the buffer costs V8 about half of what
- * `subarray` does, which looks up the constructor to use first.
- */
-export function frameView(
-  sink: FrameSink,
-  buffer: ArrayBufferLike,
-  byteOffset: number,
-  byteLength: number,
-): Uint8Array {
-  return sink.view !== undefined
-    ? sink.view(buffer, byteOffset, byteLength)
-    : new Uint8Array(buffer, byteOffset, byteLength);
-}
-
-/**
- * Formats a rejected option value for a message: strings quoted, everything
- * else as `String` shows it.
- */
-export function formatValue(value: unknown): string {
-  return typeof value === "string" ? JSON.stringify(value) : String(value);
-}
-
-/**
- * Validates that an options argument is an object or absent.
- *
- * @throws {TypeError} If `options` is anything else.
- */
-export function checkOptions(options: unknown): void {
-  if (
-    options !== undefined && (typeof options !== "object" || options === null)
-  ) {
-    throw new TypeError(
-      `Cannot create framing as 'options' must be an object: current value is ${
-        formatValue(options)
-      }`,
-    );
-  }
-}
-
-/**
- * Validates a size option: a non-negative (or, with `min` 1, positive) safe
- * integer.
- *
- * @throws {TypeError} If `value` is not a number.
- * @throws {RangeError} If `value` is not a safe integer of at least `min`.
- */
-export function checkSize(name: string, value: unknown, min: 0 | 1): number {
-  if (typeof value !== "number") {
-    throw new TypeError(
-      `Cannot create framing as '${name}' must be a number: current type is ${typeof value}`,
-    );
-  }
-  if (!Number.isSafeInteger(value) || value < min) {
-    throw new RangeError(
-      `Cannot create framing as '${name}' must be a ${
-        min === 0 ? "non-negative" : "positive"
-      } safe integer: current value is ${value}`,
-    );
-  }
-  return value;
 }

@@ -1,6 +1,8 @@
 import { FrameTruncatedError, InvalidFrameError } from "../errors.ts";
 import type { FrameDecoder, FrameSink, Framing } from "./framing.ts";
-import { checkSize, frameView, PendingBytes } from "./_pending.ts";
+import { checkSize } from "./_check_options.ts";
+import { frameView, type LendingDecoder, LENDS } from "./_lending.ts";
+import { PendingBytes } from "./_pending.ts";
 
 /**
  * Creates the fixed-size framing: every frame is exactly `size` bytes, with
@@ -56,13 +58,17 @@ class FixedSizeFraming implements Framing {
   writeHeader(): void {}
 }
 
-class FixedSizeDecoder implements FrameDecoder {
+class FixedSizeDecoder implements LendingDecoder {
   readonly #size: number;
   readonly #pending = new PendingBytes();
   #error: Error | undefined = undefined;
 
   constructor(size: number) {
     this.#size = size;
+  }
+
+  get [LENDS](): true {
+    return true;
   }
 
   get buffered(): number {

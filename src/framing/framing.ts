@@ -22,21 +22,6 @@
 export interface FrameSink {
   /** Takes one complete frame. */
   enqueue(frame: Uint8Array): void;
-  /**
-   * Optional: the view to hand to {@linkcode FrameSink.enqueue} for a frame
-   * that lies wholly inside the chunk being decoded, `byteLength` bytes at
-   * `byteOffset` of `buffer`, the chunk's memory. Decoders call it, when
-   * the sink has it, instead of building the view themselves: a sink that
-   * decodes into memory it reuses, and knows the frames it handed out
-   * before are done with, may hand out the view of an earlier frame at the
-   * same place again instead of a new one. It must return a `Uint8Array`
-   * over exactly those bytes.
-   */
-  view?(
-    buffer: ArrayBufferLike,
-    byteOffset: number,
-    byteLength: number,
-  ): Uint8Array;
 }
 
 /**
@@ -95,25 +80,6 @@ export interface FrameDecoder {
   end(): void;
   /** Bytes of an unfinished frame held by the decoder. */
   readonly buffered: number;
-  /**
-   * Optional: where the next bytes of the stream may be read to, when they
-   * continue a large frame, or begin the one likely to follow a large frame.
-   * A reader that reads straight into it and then passes the filled start of
-   * it to {@linkcode FrameDecoder.decode} spares the decoder a copy, and the
-   * process fresh memory for the bytes. Returns `undefined` when there is no
-   * such place.
-   *
-   * @param allocate Where the memory of a frame begun now comes from, when
-   * the reader has memory to lend; fresh memory without it. It returns
-   * exactly `byteLength` bytes of any content: the decoder writes every byte
-   * of the frame into it before handing it out, and keeps nothing else in
-   * it, since the reader may lend it again once the frame is handed out.
-   * @returns The free part of the frame being received, room for the next
-   * header alone, or `undefined`.
-   */
-  readTarget?(
-    allocate?: (byteLength: number) => Uint8Array,
-  ): Uint8Array | undefined;
 }
 
 /**

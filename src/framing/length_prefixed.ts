@@ -1,26 +1,16 @@
+import { DIRECT_FREE, DIRECT_MIN, HEADER_READ_MIN } from "../_sizes.ts";
 import { FrameTooLargeError, FrameTruncatedError } from "../errors.ts";
 import type { FrameDecoder, FrameSink, Framing } from "./framing.ts";
+import { checkOptions, checkSize, formatValue } from "./_check_options.ts";
 import {
-  checkOptions,
-  checkSize,
-  formatValue,
   frameView,
-  PendingBytes,
-} from "./_pending.ts";
+  type LendingDecoder,
+  LENDS,
+  READ_TARGET,
+} from "./_lending.ts";
+import { PendingBytes } from "./_pending.ts";
 
-/**
- * The default limit in bytes of a length-prefixed payload: 8 MiB, as in
- * tokio's `LengthDelimitedCodec`.
- *
- * @example Reading the effective limit
- * ```ts
- * import { DEFAULT_MAX_FRAME_SIZE, lengthPrefixed } from "@tether/tcp/framing";
- * import assert from "node:assert/strict";
- *
- * assert.equal(DEFAULT_MAX_FRAME_SIZE, 8 * 1024 * 1024);
- * assert.equal(lengthPrefixed().maxFrameSize, DEFAULT_MAX_FRAME_SIZE);
- * ```
- */
+/** The default of `maxFrameSize`. */
 export const DEFAULT_MAX_FRAME_SIZE: number = 8 * 1024 * 1024;
 
 /**
@@ -57,7 +47,7 @@ export interface LengthPrefixedOptions {
    * `Number.MAX_SAFE_INTEGER` for 8 bytes), so with a 1- or 2-byte header the
    * default is lowered to fit.
    *
-   * @default {DEFAULT_MAX_FRAME_SIZE}
+   * @default {8388608}
    */
   maxFrameSize?: number;
 }
@@ -212,20 +202,9 @@ class LengthPrefixedFraming implements Framing {
   }
 }
 
-// A frame whose missing part is at least this large is read straight into
-// its final buffer, sparing a copy of every byte.
-const DIRECT_MIN = 16 * 1024;
-// The final buffer is allocated before the frame has arrived only up to this
-// size, or once half of the frame is in: memory grows with what the peer
-// sent, not with what it announced.
-const DIRECT_FREE = 64 * 1024;
 const EMPTY = new Uint8Array(0);
-// After a frame this large, the next header is read on its own, so that the
-// payload behind it goes straight into the frame's buffer rather than
-// through fresh read memory and a copy: one more read, and half the memory.
-const HEADER_READ_MIN = 32 * 1024;
 
-class LengthPrefixedDecoder implements FrameDecoder {
+class LengthPrefixedDecoder implements LendingDecoder {
   readonly #headerSize: 1 | 2 | 4 | 8;
   readonly #little: boolean;
   readonly #limit: number;
@@ -262,7 +241,11 @@ class LengthPrefixedDecoder implements FrameDecoder {
       : this.#headerHave;
   }
 
-  readTarget(
+  get [LENDS](): true {
+    return true;
+  }
+
+  [READ_TARGET](
     allocate?: (byteLength: number) => Uint8Array,
   ): Uint8Array | undefined {
     const need = this.#need;

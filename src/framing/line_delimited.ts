@@ -4,28 +4,14 @@ import {
   InvalidFrameError,
 } from "../errors.ts";
 import type { FrameDecoder, FrameSink, Framing } from "./framing.ts";
-import {
-  checkOptions,
-  checkSize,
-  frameView,
-  PendingBytes,
-} from "./_pending.ts";
+import { checkOptions, checkSize } from "./_check_options.ts";
+import { frameView, type LendingDecoder, LENDS } from "./_lending.ts";
+import { PendingBytes } from "./_pending.ts";
 
 const LF = 10;
 const CR = 13;
 
-/**
- * The default limit in bytes of a line: 64 KiB.
- *
- * @example Reading the effective limit
- * ```ts
- * import { DEFAULT_MAX_LINE_LENGTH, lineDelimited } from "@tether/tcp/framing";
- * import assert from "node:assert/strict";
- *
- * assert.equal(DEFAULT_MAX_LINE_LENGTH, 65_536);
- * assert.equal(lineDelimited().maxFrameSize, DEFAULT_MAX_LINE_LENGTH);
- * ```
- */
+/** The default of `maxLineLength`. */
 export const DEFAULT_MAX_LINE_LENGTH: number = 64 * 1024;
 
 /**
@@ -47,7 +33,7 @@ export interface LineDelimitedOptions {
    * front of it that the decoder strips, so a received line of exactly
    * `maxLineLength` bytes is rejected if it ends in `\r\n`.
    *
-   * @default {DEFAULT_MAX_LINE_LENGTH}
+   * @default {65536}
    */
   maxLineLength?: number;
 }
@@ -134,13 +120,17 @@ class LineFraming implements Framing {
   writeHeader(): void {}
 }
 
-class LineDecoder implements FrameDecoder {
+class LineDecoder implements LendingDecoder {
   readonly #limit: number;
   readonly #pending = new PendingBytes();
   #error: Error | undefined = undefined;
 
   constructor(limit: number) {
     this.#limit = limit;
+  }
+
+  get [LENDS](): true {
+    return true;
   }
 
   get buffered(): number {

@@ -31,9 +31,9 @@
 
 export { encodeFrame } from "./framing.ts";
 export type { FrameDecoder, FrameSink, Framing } from "./framing.ts";
-export { DEFAULT_MAX_FRAME_SIZE, lengthPrefixed } from "./length_prefixed.ts";
+export { lengthPrefixed } from "./length_prefixed.ts";
 export type { LengthPrefixedOptions } from "./length_prefixed.ts";
-export { DEFAULT_MAX_LINE_LENGTH, lineDelimited } from "./line_delimited.ts";
+export { lineDelimited } from "./line_delimited.ts";
 export type { LineDelimitedOptions } from "./line_delimited.ts";
 export { fixedSize } from "./fixed_size.ts";
 export {

@@ -1,5 +1,5 @@
 import type { Connection } from "../connection/connection.ts";
-import { ProtocolError } from "../errors.ts";
+import { ProtocolError } from "./errors.ts";
 import { type Envelope, PONG } from "./envelope.ts";
 
 /**

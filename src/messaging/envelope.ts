@@ -1,5 +1,6 @@
-import { resolveFraming } from "../_options.ts";
-import { InvalidFrameError, ProtocolError } from "../errors.ts";
+import { resolveFraming } from "../framing/framing_option.ts";
+import { InvalidFrameError } from "../errors.ts";
+import { ProtocolError } from "./errors.ts";
 import type { Framing } from "../framing/framing.ts";
 
 /**
@@ -7,7 +8,7 @@ import type { Framing } from "../framing/framing.ts";
  *
  * @example Reading a peer's hello
  * ```ts
- * import { decodeEnvelope, encodeEnvelope, PROTOCOL_VERSION } from "@tether/tcp";
+ * import { decodeEnvelope, encodeEnvelope, PROTOCOL_VERSION } from "./envelope.ts";
  * import assert from "node:assert/strict";
  *
  * const hello = encodeEnvelope({
@@ -30,7 +31,7 @@ export const PROTOCOL_VERSION = 1;
  *
  * @example Replying to a request by hand
  * ```ts
- * import { decodeEnvelope, type Envelope, encodeEnvelope } from "@tether/tcp";
+ * import { decodeEnvelope, type Envelope, encodeEnvelope } from "./envelope.ts";
  * import assert from "node:assert/strict";
  *
  * const frame = encodeEnvelope({
@@ -112,7 +113,7 @@ export const PONG: Uint8Array = new Uint8Array([KIND.pong]);
  *
  * @example A push message
  * ```ts
- * import { encodeEnvelope } from "@tether/tcp";
+ * import { encodeEnvelope } from "./envelope.ts";
  * import assert from "node:assert/strict";
  *
  * const frame = encodeEnvelope({
@@ -163,7 +164,7 @@ export function encodeEnvelope(envelope: Envelope): Uint8Array {
  *
  * @example Telling replies from pushes
  * ```ts
- * import { decodeEnvelope } from "@tether/tcp";
+ * import { decodeEnvelope } from "./envelope.ts";
  * import assert from "node:assert/strict";
  *
  * const envelope = decodeEnvelope(new Uint8Array([0x03, 0, 0, 0, 1, 0x2a]));

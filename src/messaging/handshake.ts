@@ -1,28 +1,10 @@
 import type { Clock } from "../clock.ts";
 import type { Connection } from "../connection/connection.ts";
-import {
-  ConnectionClosedError,
-  ProtocolError,
-  ProtocolVersionError,
-} from "../errors.ts";
+import { ConnectionClosedError } from "../errors.ts";
+import { ProtocolError, ProtocolVersionError } from "./errors.ts";
 import { decodeHello, encodeEnvelope, PROTOCOL_VERSION } from "./envelope.ts";
 
-/**
- * The default time a peer has to send its hello: 10 seconds.
- *
- * @example Waiting longer for a slow server
- * ```ts
- * import { createMessageClient, DEFAULT_HANDSHAKE_TIMEOUT } from "@tether/tcp";
- * import assert from "node:assert/strict";
- *
- * assert.equal(DEFAULT_HANDSHAKE_TIMEOUT, 10_000);
- * const client = createMessageClient({
- *   port: 8080,
- *   handshakeTimeout: 3 * DEFAULT_HANDSHAKE_TIMEOUT,
- * });
- * await client.close();
- * ```
- */
+/** The default time a peer has to send its hello: 10 seconds. */
 export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
 
 /**

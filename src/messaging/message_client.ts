@@ -1,369 +1,37 @@
-import { checkDuration, checkLimit } from "../_options.ts";
-import {
-  Client,
-  type ClientOptions,
-  type ClientState,
-  type ClientStatus,
-  layerProtocol,
-  StatusEvent,
-} from "../client/client.ts";
-import { type Clock, systemClock } from "../clock.ts";
+import { checkDuration } from "../_options.ts";
+import { ClientCore } from "../client/_client_core.ts";
+import type { ClientState } from "../client/lifecycle.ts";
+import { SendQueue } from "../client/send_queue.ts";
+import { type ClientStatus, StatusTracker } from "../client/status_tracker.ts";
+import { systemClock } from "../clock.ts";
 import type { Connection } from "../connection/connection.ts";
-import { handledPromise, rejected } from "../_promises.ts";
-import {
-  ConnectionClosedError,
-  QueueFullError,
-  RemoteError,
-  RequestInterruptedError,
-  RequestTimeoutError,
-  TooManyRequestsError,
-} from "../errors.ts";
+import { ConnectionClosedError } from "../errors.ts";
 import type { Framing } from "../framing/framing.ts";
-import type { HeartbeatOptions } from "../connection/heartbeat.ts";
-import type { NetAddr } from "../runtime/types.ts";
-import { DEFAULT_QUEUE_BYTES, type QueueOptions } from "../client/send_queue.ts";
-import { handleControl } from "./_control.ts";
-import { type Deadline, Deadlines } from "../connection/_deadlines.ts";
-import {
-  decodeEnvelope,
-  encodeEnvelope,
-  envelopeFraming,
-  PING,
-  PONG,
-  writeId,
-} from "./envelope.ts";
-import { DEFAULT_HANDSHAKE_TIMEOUT, handshake } from "./handshake.ts";
+import { rejected } from "../_promises.ts";
+import { DONE, pullStream } from "../_pull.ts";
 import { toBytes } from "../_values.ts";
+import { PendingCalls } from "./_pending_calls.ts";
+import type { Session } from "./_session.ts";
+import { Sessions } from "./_sessions.ts";
+import { encodeEnvelope } from "./envelope.ts";
+import { TooManyRequestsError } from "./errors.ts";
+import { handshake } from "./handshake.ts";
+import {
+  type MessageClientOptions,
+  type MessageSession,
+  type RequestOptions,
+  type RequestPolicy,
+  resolveMessageOptions,
+} from "./message_client_options.ts";
 
-/**
- * The default of {@linkcode MessageClientOptions.timeout}: 30 seconds.
- *
- * @example A client whose requests wait a minute
- * ```ts
- * import { createMessageClient, DEFAULT_REQUEST_TIMEOUT } from "@tether/tcp";
- * import assert from "node:assert/strict";
- *
- * assert.equal(DEFAULT_REQUEST_TIMEOUT, 30_000);
- * const client = createMessageClient({
- *   port: 8080,
- *   timeout: 2 * DEFAULT_REQUEST_TIMEOUT,
- * });
- * await client.close();
- * ```
- */
-export const DEFAULT_REQUEST_TIMEOUT = 30_000;
-
-/**
- * The default of {@linkcode MessageClientOptions.maxInFlight}.
- *
- * @example Allowing fewer requests at once
- * ```ts
- * import { createMessageClient, DEFAULT_MAX_IN_FLIGHT } from "@tether/tcp";
- * import assert from "node:assert/strict";
- *
- * assert.equal(DEFAULT_MAX_IN_FLIGHT, 10_000);
- * const client = createMessageClient({
- *   port: 8080,
- *   maxInFlight: DEFAULT_MAX_IN_FLIGHT / 10,
- * });
- * await client.close();
- * ```
- */
-export const DEFAULT_MAX_IN_FLIGHT = 10_000;
-
-// Ids are compared in a window of half the id space: a larger limit would
-// make "sent before" and "sent after" ambiguous.
-const MAX_IN_FLIGHT_LIMIT = 2 ** 31;
-// How long a server may take to close after the client's FIN that follows
-// its goaway; pushes keep arriving meanwhile.
-const GOAWAY_LINGER = 2000;
-
-/**
- * Options for {@linkcode createMessageClient}: those of
- * {@linkcode createClient}, less the raw frame hooks, plus the request
- * policy.
- *
- * @example A client for a busy service
- * ```ts
- * import {
- *   createMessageClient,
- *   listenMessages,
- *   type MessageClientOptions,
- * } from "@tether/tcp";
- * import assert from "node:assert/strict";
- *
- * await using server = await listenMessages({
- *   hostname: "127.0.0.1",
- *   port: 0,
- *   onRequest: (payload) => payload,
- * });
- * const options: MessageClientOptions = {
- *   port: server.addr.port,
- *   timeout: 5000,
- *   maxInFlight: 1000,
- *   retryOnReconnect: false,
- *   heartbeat: { interval: 10_000, timeout: 3000 },
- *   reconnect: { minTimeout: 200, maxTimeout: 10_000 },
- * };
- * await using client = createMessageClient(options);
- * const reply = await client.request("echo");
- * assert.equal(new TextDecoder().decode(reply), "echo");
- * ```
- */
-export interface MessageClientOptions
-  extends Omit<ClientOptions, "framing" | "heartbeat" | "queue" | "onConnect"> {
-  /**
-   * The wire format of the frames that carry the envelopes. It must carry
-   * any bytes: `"length"` or a {@linkcode lengthPrefixed} framing, not lines.
-   *
-   * @default {"length"}
-   */
-  framing?: "length" | Framing;
-  /**
-   * Heartbeats with the protocol's ping and pong envelopes, or `false` for
-   * none. Every protocol server answers them.
-   *
-   * @default {{}}
-   */
-  heartbeat?: Omit<HeartbeatOptions, "ping" | "pong"> | false;
-  /**
-   * Limits of the queue that holds requests and messages while no
-   * connection is ready (connecting, reconnecting, or after a goaway). A
-   * request or message that does not fit fails at once with
-   * {@linkcode QueueFullError}.
-   *
-   * @default {{ maxLength: 10000, maxBytes: 1048576 }}
-   */
-  queue?: QueueOptions;
-  /**
-   * Milliseconds a request may wait for its reply, queued time included,
-   * before it fails with {@linkcode RequestTimeoutError}; `0` for no limit.
-   * Each request can set its own.
-   *
-   * @default {30000}
-   */
-  timeout?: number;
-  /**
-   * Requests that may await their replies at once, queued ones included. A
-   * request beyond it fails at once with {@linkcode TooManyRequestsError}.
-   *
-   * @default {10000}
-   */
-  maxInFlight?: number;
-  /**
-   * Whether requests whose connection broke before the reply are sent again
-   * on the next connection instead of failing with
-   * {@linkcode RequestInterruptedError}. The server may then handle such a
-   * request twice: turn it on only if your requests are safe to repeat.
-   * Requests the server refused unread with a goaway are always sent again:
-   * they were never handled.
-   *
-   * @default {false}
-   */
-  retryOnReconnect?: boolean;
-  /**
-   * Milliseconds the server has to send its hello after the connection
-   * opens, before the attempt fails with a {@linkcode ProtocolError}.
-   *
-   * @default {10000}
-   */
-  handshakeTimeout?: number;
-  /**
-   * Runs after each (re)connection's handshake, before queued requests and
-   * messages go out and before the state becomes `open`: authenticate,
-   * resubscribe. Make its requests through the {@linkcode MessageSession}
-   * it gets: they go out on this connection at once, ahead of the queue,
-   * and their replies arrive while it runs. The client's own `request()`
-   * and `send()` wait in the queue until it returns, so awaiting one of
-   * them inside it only ends with the request's timeout. Pushes that arrive
-   * meanwhile are delivered as usual.
-   *
-   * If it throws, the connection is dropped and the error is handled like
-   * a failed attempt, as with {@linkcode ClientOptions.onConnect}: retried
-   * if `reconnect.isRetriable` says so (by default only connection
-   * failures), otherwise the client closes with reason `failed`: a
-   * {@linkcode RemoteError} from a refused login does that. If the
-   * connection ends while it runs, the attempt fails with the connection's
-   * error, whatever it throws, and it runs again on the next connection.
-   */
-  onConnect?: (session: MessageSession) => void | Promise<void>;
-}
-
-/**
- * One connection of a {@linkcode MessageClient}, as its
- * {@linkcode MessageClientOptions.onConnect} sees it: requests and messages
- * sent through it go out on this connection at once, ahead of the client's
- * queue. They are never sent on another connection: if this one ends
- * first, a request fails with {@linkcode RequestInterruptedError} (even with
- * `retryOnReconnect`), and after a goaway with
- * {@linkcode ConnectionClosedError}. Request timeouts and `maxInFlight`
- * apply as to the client's own requests.
- *
- * @example Logging in on every connection
- * ```ts
- * import {
- *   createMessageClient,
- *   listenMessages,
- *   type MessagePeer,
- *   type MessageSession,
- * } from "@tether/tcp";
- * import assert from "node:assert/strict";
- *
- * const text = new TextDecoder();
- * const users = new WeakMap<MessagePeer, string>();
- * await using server = await listenMessages({
- *   hostname: "127.0.0.1",
- *   port: 0,
- *   onRequest: (payload, peer) => {
- *     const [verb, arg] = text.decode(payload).split(" ");
- *     if (verb === "LOGIN") {
- *       if (arg !== "s3cret") {
- *         throw Object.assign(new Error("bad token"), { code: "AUTH" });
- *       }
- *       users.set(peer, "ada");
- *       return "welcome";
- *     }
- *     const user = users.get(peer);
- *     if (!user) throw Object.assign(new Error("log in first"), { code: "AUTH" });
- *     return `${user}: ${verb}`;
- *   },
- * });
- * await using client = createMessageClient({
- *   port: server.addr.port,
- *   onConnect: async (session: MessageSession) => {
- *     // The queued request below waits until this login is answered.
- *     await session.request("LOGIN s3cret");
- *   },
- * });
- * assert.equal(text.decode(await client.request("HELLO")), "ada: HELLO");
- * ```
- */
-export interface MessageSession {
-  /** The client's end of the connection. */
-  readonly localAddr: NetAddr;
-  /** The server's end of the connection. */
-  readonly remoteAddr: NetAddr;
-  /** Aborted once the connection is closed, with the reason. */
-  readonly signal: AbortSignal;
-  /**
-   * Sends a request on this connection and waits for its reply, as
-   * {@linkcode MessageClient.request} does.
-   *
-   * @param payload The request.
-   * @param options A `timeout` and a `signal` for this request.
-   * @returns The reply's payload.
-   * @throws {RemoteError} If the server's handler failed.
-   * @throws {RequestTimeoutError} If no reply came within the timeout.
-   * @throws {RequestInterruptedError} If the connection ended before the
-   * reply.
-   * @throws {TooManyRequestsError} If `maxInFlight` requests are pending.
-   * @throws {ConnectionClosedError} If the connection or the client is
-   * closed, or the server sent goaway.
-   * @throws {FrameTooLargeError} If the request exceeds the framing's limit.
-   */
-  request(
-    payload: Uint8Array | string,
-    options?: RequestOptions,
-  ): Promise<Uint8Array>;
-  /**
-   * Sends a one-way message on this connection, as
-   * {@linkcode MessageClient.send} does.
-   *
-   * @param payload The message.
-   * @returns A promise that settles once the message is written.
-   * @throws {ConnectionClosedError} If the connection or the client is
-   * closed, or the server sent goaway.
-   * @throws {FrameTooLargeError} If the message exceeds the framing's limit.
-   */
-  send(payload: Uint8Array | string): Promise<void>;
-}
-
-/**
- * Options of one {@linkcode MessageClient.request}.
- *
- * @example Giving up after 100 ms or when the user leaves
- * ```ts
- * import {
- *   createMessageClient,
- *   listenMessages,
- *   type RequestOptions,
- * } from "@tether/tcp";
- * import assert from "node:assert/strict";
- *
- * await using server = await listenMessages({
- *   hostname: "127.0.0.1",
- *   port: 0,
- *   onRequest: () => "pong",
- * });
- * await using client = createMessageClient({ port: server.addr.port });
- * const leave = new AbortController();
- * const options: RequestOptions = { timeout: 100, signal: leave.signal };
- * assert.equal(
- *   new TextDecoder().decode(await client.request("ping", options)),
- *   "pong",
- * );
- * ```
- */
-export interface RequestOptions {
-  /**
-   * Withdraws the request: it rejects with the signal's reason at once. A
-   * request already sent is not recalled; its reply is dropped.
-   */
-  signal?: AbortSignal;
-  /**
-   * Milliseconds to wait for the reply, queued time included; `0` for no
-   * limit.
-   *
-   * @default {the client's `timeout`}
-   */
-  timeout?: number;
-}
-
-/** One connection's protocol state. */
-interface Session {
-  readonly conn: Connection;
-  /** The id of the next request written to it. */
-  nextId: number;
-  /** Requests written to it, awaiting their replies, in id order. */
-  readonly pending: Map<number, Call>;
-  /** Whether the server sent a goaway: nothing new is written to it. */
-  goingAway: boolean;
-  /** Whether its FIN is sent, after a goaway. */
-  finishing: boolean;
-}
-
-/** A request awaiting its reply. */
-interface Call extends Deadline {
-  readonly frame: Uint8Array;
-  // Made in `onConnect`: it belongs to its connection, never to another.
-  readonly pinned: boolean;
-  readonly timeout: number;
-  readonly resolve: (reply: Uint8Array) => void;
-  readonly reject: (reason: unknown) => void;
-  readonly signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
-  id: number;
-  session: Session | undefined;
-  sent: boolean;
-  settled: boolean;
-}
-
-/** A request or a message waiting for a connection. */
-interface Queued {
-  readonly frame: Uint8Array;
-  readonly call: Call | undefined;
-  readonly resolve: ((written: Promise<void>) => void) | undefined;
-  readonly reject: ((reason: unknown) => void) | undefined;
-  readonly signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
-}
+const ACTION = "create message client";
 
 /**
  * A client of the tether messaging protocol: request/reply with many
  * requests in flight on one connection, one-way messages both ways, and a
  * server that can send goaway before it shuts down. It reconnects, finds
- * dead links and reports its state as {@linkcode Client} does, which it is
- * built on.
+ * dead links and reports its state as {@linkcode Client} does, on the same
+ * machinery.
  *
  * Create one with {@linkcode createMessageClient}. Iterate it to receive the
  * messages the server pushes.
@@ -400,7 +68,7 @@ interface Queued {
  *
  * @example Requests, pushes and a shutdown
  * ```ts
- * import { createMessageClient, listenMessages } from "@tether/tcp";
+ * import { createMessageClient, listenMessages } from "@tether/tcp/messaging";
  * import assert from "node:assert/strict";
  *
  * const text = new TextDecoder();
@@ -434,24 +102,15 @@ export class MessageClient extends EventTarget
   /** Settles with the final status once the client is closed. */
   readonly closed: Promise<ClientStatus>;
 
-  #client: Client;
+  #status = new StatusTracker(this);
+  #core: ClientCore;
   #framing: Framing;
-  #timeout: number;
-  #maxInFlight: number;
-  #maxQueueLength: number;
-  #maxQueueBytes: number;
-  #retryOnReconnect: boolean;
-  #clock: Clock;
-  #deadlines: Deadlines;
-  #sessions = new Map<Connection, Session>();
-  // The session new requests go to; none while connecting or going away.
-  #session: Session | undefined;
-  #queue: Queued[] = [];
-  #queueBytes = 0;
-  #inFlight = 0;
+  #policy: RequestPolicy;
+  #queue: SendQueue<Session>;
+  #calls: PendingCalls;
+  #sessions: Sessions;
   #closing = false;
   #shutdown: Promise<void> | undefined;
-  #idle: (() => void) | undefined;
   #onConnect: ((session: MessageSession) => void | Promise<void>) | undefined;
 
   /**
@@ -462,93 +121,66 @@ export class MessageClient extends EventTarget
    */
   constructor(options: MessageClientOptions) {
     super();
-    const {
-      framing,
-      heartbeat = {},
-      queue = {},
-      timeout = DEFAULT_REQUEST_TIMEOUT,
-      maxInFlight = DEFAULT_MAX_IN_FLIGHT,
-      retryOnReconnect = false,
-      handshakeTimeout = DEFAULT_HANDSHAKE_TIMEOUT,
-      onConnect,
-      ...rest
-    } = options;
-    const action = "create message client";
-    this.#framing = envelopeFraming(action, framing);
-    checkDuration(action, "timeout", timeout);
-    checkDuration(action, "handshakeTimeout", handshakeTimeout);
-    if (
-      !Number.isInteger(maxInFlight) || maxInFlight < 1 ||
-      maxInFlight > MAX_IN_FLIGHT_LIMIT
-    ) {
-      throw new RangeError(
-        `Cannot ${action} as 'maxInFlight' must be an integer between 1 and ${MAX_IN_FLIGHT_LIMIT}: current value is ${maxInFlight}`,
-      );
-    }
-    // As many as may be in flight: a burst of requests at start-up fits.
-    this.#maxQueueLength = queue.maxLength ?? DEFAULT_MAX_IN_FLIGHT;
-    this.#maxQueueBytes = queue.maxBytes ?? DEFAULT_QUEUE_BYTES;
-    checkLimit(action, "maxLength", this.#maxQueueLength);
-    checkLimit(action, "maxBytes", this.#maxQueueBytes);
-    this.#timeout = timeout;
-    this.#maxInFlight = maxInFlight;
-    this.#retryOnReconnect = retryOnReconnect;
-    this.#onConnect = onConnect;
+    const resolved = resolveMessageOptions(ACTION, options);
+    const { framing, policy, core } = resolved;
+    this.#framing = framing;
+    this.#policy = policy;
+    this.#queue = new SendQueue(resolved.queue, ACTION);
+    this.#onConnect = options.onConnect;
     const clock = options.clock ?? systemClock;
-    this.#clock = clock;
-    this.#deadlines = new Deadlines(clock);
-    this.#client = new Client({
-      ...rest,
-      framing: this.#framing,
-      heartbeat: heartbeat && { ...heartbeat, ping: PING, pong: PONG },
-      onConnect: async (conn) => {
-        await handshake(conn, "client", handshakeTimeout, clock);
-        this.#attach(conn);
+    this.#calls = new PendingCalls(clock, this.#queue);
+    this.#sessions = new Sessions(
+      this.#calls,
+      clock,
+      policy.retryOnReconnect,
+      () => this.#closing,
+    );
+    this.#core = new ClientCore(
+      {
+        ...core,
+        onConnect: async (conn) => {
+          await handshake(conn, "client", policy.handshakeTimeout, clock);
+          this.#sessions.attach(conn);
+        },
       },
-    });
-    layerProtocol(this.#client, {
-      filter: (frame, conn) => this.#route(frame, conn),
-      opening: (conn) => this.#opening(conn),
-    });
-    this.#client.addEventListener("status", (event) => {
-      this.dispatchEvent(new StatusEvent((event as StatusEvent).status));
-    });
-    this.closed = this.#client.closed.then((status) => {
+      this.#status,
+      {
+        filter: (frame, conn) => this.#sessions.route(frame, conn),
+        opening: (conn) => this.#opening(conn),
+      },
+    );
+    this.closed = this.#core.closed.then((status) => {
       this.#closing = true;
-      this.#clearQueue(
+      this.#queue.clear(
         new ConnectionClosedError("send", { cause: status.error }),
       );
       return status;
     });
-    const messages = this.#client[Symbol.asyncIterator]();
-    this.readable = new ReadableStream<Uint8Array>({
-      pull: async (controller) => {
-        try {
-          const { done, value } = await messages.next();
-          if (done) controller.close();
-          // Data envelopes reach the client's stream as they came: the kind
-          // byte goes here.
-          else controller.enqueue(value.subarray(1));
-        } catch (error) {
-          controller.error(error);
-        }
-      },
-    }, { highWaterMark: 0 });
+    const inbox = this.#core.inbox;
+    this.readable = pullStream(async () => {
+      const result = await inbox.next();
+      // Data envelopes reach the client's stream as they came: the kind
+      // byte goes here.
+      return result.done
+        ? DONE
+        : { done: false, value: result.value.subarray(1) };
+    });
+    this.#core.start();
   }
 
   /** The current state. */
   get state(): ClientState {
-    return this.#client.state;
+    return this.#status.current.state;
   }
 
   /** The current status. */
   get status(): ClientStatus {
-    return this.#client.status;
+    return this.#status.current;
   }
 
   /** Requests awaiting their replies, queued ones included. */
   get inFlight(): number {
-    return this.#inFlight;
+    return this.#calls.size;
   }
 
   /**
@@ -579,14 +211,15 @@ export class MessageClient extends EventTarget
     options: RequestOptions,
     pinned: Session | undefined,
   ): Promise<Uint8Array> {
-    const { signal, timeout = this.#timeout } = options;
+    const { signal, timeout = this.#policy.timeout } = options;
     if (signal?.aborted) return rejected(signal.reason);
     try {
       checkDuration("send request", "timeout", timeout);
       if (this.#closing) throw new ConnectionClosedError("send a request");
-      if (pinned) checkOpen(pinned, "send a request");
-      if (this.#inFlight >= this.#maxInFlight) {
-        throw new TooManyRequestsError(this.#maxInFlight);
+      pinned?.checkOpen("send a request");
+      const { maxInFlight } = this.#policy;
+      if (this.#calls.size >= maxInFlight) {
+        throw new TooManyRequestsError(maxInFlight);
       }
       const frame = encodeEnvelope({
         kind: "request",
@@ -595,8 +228,13 @@ export class MessageClient extends EventTarget
       });
       this.#framing.check(frame);
       const session = pinned ?? this.#ready();
-      if (!session) this.#checkRoom(frame);
-      return this.#call(frame, timeout, signal, session, pinned !== undefined);
+      if (!session) this.#queue.checkRoom(frame.byteLength);
+      return this.#calls.start(
+        frame,
+        { timeout, signal },
+        pinned !== undefined,
+        (call) => session ? session.write(call) : this.#queue.add(call),
+      );
     } catch (error) {
       return rejected(error);
     }
@@ -626,29 +264,20 @@ export class MessageClient extends EventTarget
     try {
       const frame = this.#dataFrame(payload);
       const session = this.#ready();
-      if (session) return session.conn.send(frame);
-      this.#checkRoom(frame);
-      return handledPromise<void>(({ resolve, reject }) => {
-        const entry: Queued = {
-          frame,
-          call: undefined,
-          resolve,
-          reject,
-          signal,
-          onAbort: undefined,
-        };
-        if (signal) {
-          entry.onAbort = () => {
-            this.#unqueue(entry);
-            reject(signal.reason);
-          };
-          signal.addEventListener("abort", entry.onAbort, { once: true });
-        }
-        this.#enqueue(entry);
-      });
+      if (session) return session.send(frame);
+      return this.#queue.push(frame, signal);
     } catch (error) {
       return rejected(error);
     }
+  }
+
+  /**
+   * Iterates status records, as {@linkcode Client.statuses}.
+   *
+   * @returns An iterator of status records.
+   */
+  statuses(): AsyncIterableIterator<ClientStatus> {
+    return this.#status.statuses();
   }
 
   /**
@@ -662,18 +291,9 @@ export class MessageClient extends EventTarget
    */
   waitFor(
     state: ClientState,
-    options?: { signal?: AbortSignal },
+    options: { signal?: AbortSignal } = {},
   ): Promise<ClientStatus> {
-    return this.#client.waitFor(state, options);
-  }
-
-  /**
-   * Iterates status records, as {@linkcode Client.statuses}.
-   *
-   * @returns An iterator of status records.
-   */
-  statuses(): AsyncIterableIterator<ClientStatus> {
-    return this.#client.statuses();
+    return this.#status.waitFor(state, options);
   }
 
   /**
@@ -691,11 +311,9 @@ export class MessageClient extends EventTarget
 
   async #drain(): Promise<void> {
     this.#closing = true;
-    this.#clearQueue(new ConnectionClosedError("send"));
-    if (this.#inFlight > 0) {
-      await new Promise<void>((resolve) => this.#idle = resolve);
-    }
-    await this.#client.close();
+    this.#queue.clear(new ConnectionClosedError("send"));
+    if (this.#calls.size > 0) await this.#calls.idle();
+    await this.#core.close();
     await this.closed;
   }
 
@@ -709,7 +327,7 @@ export class MessageClient extends EventTarget
    *
    * @example Reading pushes for the client's life, and dropping them
    * ```ts
-   * import { createMessageClient, listenMessages } from "@tether/tcp";
+   * import { createMessageClient, listenMessages } from "@tether/tcp/messaging";
    * import assert from "node:assert/strict";
    *
    * await using server = await listenMessages({
@@ -754,169 +372,7 @@ export class MessageClient extends EventTarget
 
   /** The session new requests may be written to now, if any. */
   #ready(): Session | undefined {
-    return this.#queue.length === 0 ? this.#session : undefined;
-  }
-
-  #checkRoom(frame: Uint8Array): void {
-    if (
-      this.#queue.length >= this.#maxQueueLength ||
-      this.#queueBytes + frame.byteLength > this.#maxQueueBytes
-    ) {
-      throw new QueueFullError(
-        frame.byteLength,
-        this.#queue.length,
-        this.#maxQueueBytes,
-        this.#maxQueueLength,
-      );
-    }
-  }
-
-  #call(
-    frame: Uint8Array,
-    timeout: number,
-    signal: AbortSignal | undefined,
-    session: Session | undefined,
-    pinned: boolean,
-  ): Promise<Uint8Array> {
-    return handledPromise<Uint8Array>(({ resolve, reject }) => {
-      const call: Call = {
-        frame,
-        pinned,
-        timeout,
-        resolve,
-        reject,
-        signal,
-        onAbort: undefined,
-        id: 0,
-        session: undefined,
-        sent: false,
-        settled: false,
-        at: 0,
-        index: -1,
-        expire: () =>
-          this.#settle(call, new RequestTimeoutError(timeout, call.sent)),
-      };
-      this.#inFlight++;
-      if (timeout > 0) {
-        call.at = this.#clock.now() + timeout;
-        this.#deadlines.add(call);
-      }
-      if (signal) {
-        call.onAbort = () => this.#settle(call, signal.reason);
-        signal.addEventListener("abort", call.onAbort, { once: true });
-      }
-      if (session) this.#write(session, call);
-      else {
-        this.#enqueue({
-          frame,
-          call,
-          resolve: undefined,
-          reject: undefined,
-          signal: undefined,
-          onAbort: undefined,
-        });
-      }
-    });
-  }
-
-  #write(session: Session, call: Call): void {
-    let id = session.nextId;
-    // After 2^32 requests ids come round again: one still awaiting its
-    // reply keeps its id.
-    while (session.pending.has(id)) id = (id + 1) >>> 0;
-    session.nextId = (id + 1) >>> 0;
-    writeId(call.frame, id);
-    call.id = id;
-    call.session = session;
-    call.sent = true;
-    session.pending.set(id, call);
-    void session.conn.send(call.frame);
-  }
-
-  #settle(call: Call, error: unknown, reply?: Uint8Array): void {
-    if (call.settled) return;
-    call.settled = true;
-    this.#deadlines.remove(call);
-    if (call.onAbort) call.signal!.removeEventListener("abort", call.onAbort);
-    const session = call.session;
-    if (session) {
-      session.pending.delete(call.id);
-      if (session.goingAway && session.pending.size === 0) {
-        this.#finish(session);
-      }
-    } else {
-      const index = this.#queue.findIndex((entry) => entry.call === call);
-      if (index >= 0) this.#unqueue(this.#queue[index]!);
-    }
-    if (error === undefined) call.resolve(reply!);
-    else call.reject(error);
-    if (--this.#inFlight === 0 && this.#idle) {
-      this.#idle();
-      this.#idle = undefined;
-    }
-  }
-
-  #enqueue(entry: Queued): void {
-    this.#queue.push(entry);
-    this.#queueBytes += entry.frame.byteLength;
-  }
-
-  #unqueue(entry: Queued): void {
-    const index = this.#queue.indexOf(entry);
-    if (index < 0) return;
-    this.#queue.splice(index, 1);
-    this.#queueBytes -= entry.frame.byteLength;
-  }
-
-  /** Puts requests that must go out again ahead of everything queued. */
-  #requeue(calls: Call[]): void {
-    const entries = calls.map((call): Queued => {
-      call.session = undefined;
-      return {
-        frame: call.frame,
-        call,
-        resolve: undefined,
-        reject: undefined,
-        signal: undefined,
-        onAbort: undefined,
-      };
-    });
-    this.#queue.unshift(...entries);
-    for (const entry of entries) this.#queueBytes += entry.frame.byteLength;
-  }
-
-  #clearQueue(reason: unknown): void {
-    const entries = this.#queue;
-    this.#queue = [];
-    this.#queueBytes = 0;
-    for (const entry of entries) {
-      if (entry.call) this.#settle(entry.call, reason);
-      else {
-        if (entry.onAbort) {
-          entry.signal!.removeEventListener("abort", entry.onAbort);
-        }
-        entry.reject!(reason);
-      }
-    }
-  }
-
-  /** A connection finished its handshake: its frames are routed. */
-  #attach(conn: Connection): void {
-    const session: Session = {
-      conn,
-      nextId: 0,
-      pending: new Map(),
-      goingAway: false,
-      finishing: false,
-    };
-    this.#sessions.set(conn, session);
-    if (conn.signal.aborted) {
-      this.#ended(session);
-      return;
-    }
-    conn.signal.addEventListener("abort", () => this.#ended(session), {
-      once: true,
-    });
+    return this.#queue.length === 0 ? this.#sessions.ready : undefined;
   }
 
   /** Runs `onConnect`, then lets the connection take what is queued. */
@@ -934,8 +390,8 @@ export class MessageClient extends EventTarget
             this.#request(payload, options, session),
           send: (payload) => {
             try {
-              checkOpen(session, "send");
-              return session.conn.send(this.#dataFrame(payload));
+              session.checkOpen("send");
+              return session.send(this.#dataFrame(payload));
             } catch (error) {
               return rejected(error);
             }
@@ -949,139 +405,9 @@ export class MessageClient extends EventTarget
     }
     // Gone, or told to go away, while `onConnect` ran: the queue waits.
     if (session.goingAway || conn.signal.aborted) return;
-    this.#session = session;
-    this.#flush(session);
-  }
-
-  #flush(session: Session): void {
-    const entries = this.#queue;
-    this.#queue = [];
-    this.#queueBytes = 0;
-    for (let i = 0; i < entries.length; i++) {
-      if (this.#session !== session) {
-        // The connection broke while taking the queue: the rest waits.
-        this.#queue = [...entries.slice(i), ...this.#queue];
-        for (const entry of this.#queue) {
-          this.#queueBytes += entry.frame.byteLength;
-        }
-        return;
-      }
-      const entry = entries[i]!;
-      if (entry.call?.settled) continue;
-      if (entry.call) this.#write(session, entry.call);
-      else {
-        if (entry.onAbort) {
-          entry.signal!.removeEventListener("abort", entry.onAbort);
-        }
-        entry.resolve!(session.conn.send(entry.frame));
-      }
-    }
-  }
-
-  /** The connection of `session` ended: its requests cannot be answered. */
-  #ended(session: Session): void {
-    this.#sessions.delete(session.conn);
-    if (this.#session === session) this.#session = undefined;
-    const calls = [...session.pending.values()];
-    session.pending.clear();
-    const retry = this.#retryOnReconnect && !this.#closing;
-    if (retry) this.#requeue(calls.filter((call) => !call.pinned));
-    const cause = session.conn.signal.reason;
-    for (const call of calls) {
-      if (retry && !call.pinned) continue;
-      call.session = undefined;
-      this.#settle(call, new RequestInterruptedError({ cause }));
-    }
-  }
-
-  /** Takes the frames of the protocol; data goes on to the stream. */
-  #route(frame: Uint8Array, conn: Connection): boolean {
-    const session = this.#sessions.get(conn);
-    if (!session) return true;
-    try {
-      const envelope = decodeEnvelope(frame);
-      switch (envelope.kind) {
-        case "data":
-          return false;
-        case "response": {
-          const call = session.pending.get(envelope.id);
-          // No such request: it timed out or was aborted, and its late reply
-          // is dropped.
-          if (call) this.#settle(call, undefined, envelope.payload);
-          break;
-        }
-        case "error": {
-          const call = session.pending.get(envelope.id);
-          if (call) {
-            this.#settle(
-              call,
-              new RemoteError(envelope.message, envelope.code || undefined),
-            );
-          }
-          break;
-        }
-        case "goaway":
-          this.#goAway(session, envelope.nextId);
-          break;
-        default:
-          handleControl(envelope, conn, "server");
-      }
-    } catch (error) {
-      conn.abort(error);
-    }
-    return true;
-  }
-
-  #goAway(session: Session, nextId: number): void {
-    if (session.goingAway) return;
-    session.goingAway = true;
-    if (this.#session === session) this.#session = undefined;
-    // The server accepted the requests before `nextId` and will answer
-    // them; the later ones it never read, so sending them again is safe.
-    const window = (session.nextId - nextId) >>> 0;
-    const refused: Call[] = [];
-    for (const [id, call] of session.pending) {
-      if (((id - nextId) >>> 0) < window) refused.push(call);
-    }
-    for (const call of refused) {
-      session.pending.delete(call.id);
-      call.sent = false;
-    }
-    const resent: Call[] = [];
-    for (const call of refused) {
-      if (!this.#closing && !call.pinned) {
-        resent.push(call);
-        continue;
-      }
-      call.session = undefined;
-      this.#settle(
-        call,
-        new ConnectionClosedError("send a request", {
-          cause: new Error("The server went away before reading it"),
-        }),
-      );
-    }
-    this.#requeue(resent);
-    if (session.pending.size === 0) this.#finish(session);
-  }
-
-  /**
-   * Ends a session that got a goaway once nothing is pending on it: sends a
-   * FIN but reads on, so the pushes the server sent until it saw the FIN
-   * still arrive; the server then closes, and the client reconnects. A
-   * server that does not close is cut off after `GOAWAY_LINGER` ms.
-   */
-  #finish(session: Session): void {
-    const conn = session.conn;
-    if (session.finishing) return;
-    session.finishing = true;
-    conn.closeWrite().catch(() => {});
-    const timer = this.#clock.setTimeout(
-      () => conn.abort(new ConnectionClosedError("finish after a goaway")),
-      GOAWAY_LINGER,
-      false,
-    );
-    void conn.closed.then(() => this.#clock.clearTimeout(timer));
+    const sessions = this.#sessions;
+    sessions.ready = session;
+    this.#queue.flush(session, () => sessions.ready === session);
   }
 }
 
@@ -1098,7 +424,11 @@ export class MessageClient extends EventTarget
  *
  * @example Calling a server
  * ```ts
- * import { createMessageClient, listenMessages, RemoteError } from "@tether/tcp";
+ * import {
+ *   createMessageClient,
+ *   listenMessages,
+ *   RemoteError,
+ * } from "@tether/tcp/messaging";
  * import assert from "node:assert/strict";
  *
  * await using server = await listenMessages({
@@ -1119,14 +449,4 @@ export function createMessageClient(
   options: MessageClientOptions,
 ): MessageClient {
   return new MessageClient(options);
-}
-
-/** Refuses to write to a connection that is gone or going away. */
-function checkOpen(session: Session, action: string): void {
-  if (session.goingAway || session.conn.signal.aborted) {
-    throw new ConnectionClosedError(action, {
-      cause: session.conn.signal.reason ??
-        new Error("The server sent goaway"),
-    });
-  }
 }

@@ -1,51 +1,21 @@
 import { checkDuration, checkPositive } from "../_options.ts";
 import { systemClock } from "../clock.ts";
 import type { Connection } from "../connection/connection.ts";
-import { rejected } from "../_promises.ts";
 import { ConnectionClosedError } from "../errors.ts";
 import type { Framing } from "../framing/framing.ts";
 import type { NetAddr } from "../runtime/types.ts";
 import {
   DEFAULT_SHUTDOWN_TIMEOUT,
-  listen,
   type ListenOptions,
-  type Server,
-  stopAccepting,
-} from "../server/server.ts";
-import {
-  decodeEnvelope,
-  encodeEnvelope,
-  envelopeFraming,
-  MAX_ERROR_CODE_SIZE,
-  PING,
-  PONG,
-} from "./envelope.ts";
-import { DEFAULT_HANDSHAKE_TIMEOUT, handshake } from "./handshake.ts";
-import { handleControl } from "./_control.ts";
+} from "../server/options.ts";
+import { serve, type TcpServer } from "../server/server.ts";
 import { toBytes } from "../_values.ts";
+import { Peer, type PeerHooks } from "./_peer.ts";
+import { encodeEnvelope, envelopeFraming, PING, PONG } from "./envelope.ts";
+import { DEFAULT_HANDSHAKE_TIMEOUT, handshake } from "./handshake.ts";
 
-/**
- * The default of {@linkcode MessageServerOptions.maxConcurrency}.
- *
- * @example Handling fewer requests at once per client
- * ```ts
- * import { DEFAULT_MAX_CONCURRENCY, listenMessages } from "@tether/tcp";
- * import assert from "node:assert/strict";
- *
- * assert.equal(DEFAULT_MAX_CONCURRENCY, 1024);
- * await using server = await listenMessages({
- *   hostname: "127.0.0.1",
- *   port: 0,
- *   maxConcurrency: DEFAULT_MAX_CONCURRENCY / 8,
- *   onRequest: (payload) => payload,
- * });
- * ```
- */
+/** The default of {@linkcode MessageServerOptions.maxConcurrency}. */
 export const DEFAULT_MAX_CONCURRENCY = 1024;
-
-// An error's message is sent to the client; past this it is cut, so that
-// the error envelope always fits in a frame.
-const MAX_ERROR_MESSAGE_LENGTH = 4096;
 
 /** What a request handler may return: the reply's payload. */
 export type Reply = Uint8Array | string | void;
@@ -64,7 +34,7 @@ export type Reply = Uint8Array | string | void;
  *   listenMessages,
  *   RemoteError,
  *   type RequestHandler,
- * } from "@tether/tcp";
+ * } from "@tether/tcp/messaging";
  * import assert from "node:assert/strict";
  *
  * const users = new Map([["1", "Ada"]]);
@@ -104,7 +74,7 @@ export type RequestHandler = (
  *   createMessageClient,
  *   listenMessages,
  *   type MessagePeer,
- * } from "@tether/tcp";
+ * } from "@tether/tcp/messaging";
  * import assert from "node:assert/strict";
  *
  * const subscribers = new Set<MessagePeer>();
@@ -175,7 +145,7 @@ export interface MessagePeer {
  *   createMessageClient,
  *   listenMessages,
  *   type MessageServerOptions,
- * } from "@tether/tcp";
+ * } from "@tether/tcp/messaging";
  * import assert from "node:assert/strict";
  *
  * const log: string[] = [];
@@ -247,7 +217,7 @@ export interface MessageServerOptions
  *
  * @example Broadcasting to every client
  * ```ts
- * import { createMessageClient, listenMessages } from "@tether/tcp";
+ * import { createMessageClient, listenMessages } from "@tether/tcp/messaging";
  * import assert from "node:assert/strict";
  *
  * await using server = await listenMessages({
@@ -309,234 +279,8 @@ export interface MessageServer extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-interface PeerHooks {
-  framing: Framing;
-  maxConcurrency: number;
-  shutdownTimeout: number;
-  onRequest: RequestHandler | undefined;
-  onMessage: MessageServerOptions["onMessage"];
-}
-
-type Outcome<T> = { ok: true; value: T } | { ok: false; error: unknown };
-
-const encoder = new TextEncoder();
-const EMPTY = new Uint8Array(0);
-
-class Peer implements MessagePeer {
-  readonly localAddr: NetAddr;
-  readonly remoteAddr: NetAddr;
-  readonly signal: AbortSignal;
-  #conn: Connection;
-  #hooks: PeerHooks;
-  #active = 0;
-  #wake: (() => void) | undefined;
-  // The id after the last request accepted: what a goaway announces.
-  #nextId = 0;
-  #goingAway = false;
-  #failure: { error: unknown } | undefined;
-  #reading = true;
-  #readingEnded!: () => void;
-  #readLimit: unknown;
-  /**
-   * Settles once nothing more is read: the client finished sending, the
-   * bound after a goaway passed, or the connection ended.
-   */
-  readonly readingEnded = new Promise<void>((resolve) =>
-    this.#readingEnded = resolve
-  );
-
-  constructor(conn: Connection, hooks: PeerHooks) {
-    this.#conn = conn;
-    this.#hooks = hooks;
-    this.localAddr = conn.localAddr;
-    this.remoteAddr = conn.remoteAddr;
-    this.signal = conn.signal;
-    if (conn.signal.aborted) this.#stopReading();
-    else {
-      conn.signal.addEventListener("abort", () => this.#stopReading(), {
-        once: true,
-      });
-    }
-  }
-
-  push(payload: Uint8Array | string): Promise<void> {
-    try {
-      return this.send(
-        encodeEnvelope({ kind: "data", payload: toBytes(payload) }),
-      );
-    } catch (error) {
-      return rejected(error);
-    }
-  }
-
-  /** Sends one envelope, refusing what the framing cannot carry. */
-  send(frame: Uint8Array): Promise<void> {
-    if (this.signal.aborted) {
-      return rejected(
-        new ConnectionClosedError("push", { cause: this.signal.reason }),
-      );
-    }
-    return this.#conn.send(frame);
-  }
-
-  close(): Promise<void> {
-    this.goAway();
-    return this.#conn.closed;
-  }
-
-  /**
-   * Tells the client to go elsewhere; requests after this are refused. The
-   * connection is still read: one-way messages the client wrote before it
-   * saw the goaway are on their way, and stopping now would drop them.
-   */
-  goAway(): void {
-    if (this.#goingAway) return;
-    this.#goingAway = true;
-    if (!this.#reading) return;
-    void this.#conn.send(
-      encodeEnvelope({ kind: "goaway", nextId: this.#nextId }),
-    );
-    // A client that never finishes sending must not hold the server.
-    this.#readLimit = systemClock.setTimeout(
-      () => this.#stopReading(),
-      this.#hooks.shutdownTimeout,
-      true,
-    );
-  }
-
-  #stopReading(): void {
-    if (!this.#reading) return;
-    this.#reading = false;
-    systemClock.clearTimeout(this.#readLimit);
-    this.#conn.drain();
-    this.#readingEnded();
-  }
-
-  /** Handles the client's envelopes until it stops sending or is drained. */
-  async serve(): Promise<void> {
-    const max = this.#hooks.maxConcurrency;
-    try {
-      for await (const frame of this.#conn) {
-        this.#handle(frame);
-        while (this.#active >= max) await this.#settled();
-      }
-    } finally {
-      this.#stopReading();
-    }
-    while (this.#active > 0) await this.#settled();
-    if (this.#failure) throw this.#failure.error;
-  }
-
-  #settled(): Promise<void> {
-    return new Promise((resolve) => this.#wake = resolve);
-  }
-
-  #handle(frame: Uint8Array): void {
-    const envelope = decodeEnvelope(frame);
-    switch (envelope.kind) {
-      case "request": {
-        // Refused unread: the goaway told the client to send it elsewhere.
-        if (this.#goingAway) return;
-        const { id, payload } = envelope;
-        this.#nextId = (id + 1) >>> 0;
-        const onRequest = this.#hooks.onRequest;
-        this.#run(
-          onRequest ? () => onRequest(payload, this) : noHandler,
-          (outcome) => this.#reply(id, outcome),
-        );
-        return;
-      }
-      case "data": {
-        const onMessage = this.#hooks.onMessage;
-        if (!onMessage) return;
-        this.#run(() => onMessage(envelope.payload, this), (outcome) => {
-          if (outcome.ok || this.#failure) return;
-          this.#failure = { error: outcome.error };
-          this.#conn.drain();
-        });
-        return;
-      }
-      default:
-        handleControl(envelope, this.#conn, "client");
-    }
-  }
-
-  /** Runs a handler, synchronously when it returns no promise. */
-  #run<T>(
-    work: () => T | Promise<T>,
-    done: (outcome: Outcome<T>) => void,
-  ): void {
-    this.#active++;
-    const finish = (outcome: Outcome<T>) => {
-      done(outcome);
-      this.#active--;
-      this.#wake?.();
-      this.#wake = undefined;
-    };
-    let result: T | Promise<T>;
-    try {
-      result = work();
-    } catch (error) {
-      finish({ ok: false, error });
-      return;
-    }
-    if (result instanceof Promise) {
-      result.then(
-        (value) => finish({ ok: true, value }),
-        (error) => finish({ ok: false, error }),
-      );
-    } else {
-      finish({ ok: true, value: result });
-    }
-  }
-
-  #reply(id: number, outcome: Outcome<Reply>): void {
-    let frame: Uint8Array;
-    if (outcome.ok) {
-      const value = outcome.value;
-      frame = encodeEnvelope({
-        kind: "response",
-        id,
-        payload: value === undefined ? EMPTY : toBytes(value),
-      });
-      try {
-        this.#hooks.framing.check(frame);
-      } catch (error) {
-        frame = errorEnvelope(id, error);
-      }
-    } else {
-      frame = errorEnvelope(id, outcome.error);
-    }
-    // A connection already gone has nobody to answer.
-    if (!this.signal.aborted) void this.#conn.send(frame);
-  }
-}
-
-function noHandler(): never {
-  throw Object.assign(new Error("The server handles no requests"), {
-    code: "NO_HANDLER",
-  });
-}
-
-/** The error envelope for what a handler threw: message and code only. */
-function errorEnvelope(id: number, error: unknown): Uint8Array {
-  const raw = error instanceof Error ? error.message : String(error);
-  const message = raw.length > MAX_ERROR_MESSAGE_LENGTH
-    ? `${raw.slice(0, MAX_ERROR_MESSAGE_LENGTH)}…`
-    : raw;
-  const code = (error as { code?: unknown } | null)?.code;
-  const sendable = typeof code === "string" &&
-    encoder.encode(code).byteLength <= MAX_ERROR_CODE_SIZE;
-  return encodeEnvelope({
-    kind: "error",
-    id,
-    code: sendable ? code : "",
-    message,
-  });
-}
-
 class TetherMessageServer implements MessageServer {
-  #server: Server | undefined;
+  #server: TcpServer | undefined;
   #peers = new Set<Peer>();
   // What a shutdown waits for before it stops reading: handshakes under way
   // (a client writes its queue right behind its hello), then peers reading.
@@ -563,12 +307,12 @@ class TetherMessageServer implements MessageServer {
       ...rest
     } = this.#options;
     signal?.throwIfAborted();
-    this.#server = await listen({
+    this.#server = await serve({
       ...rest,
       framing: this.#hooks.framing,
       heartbeat: { ping: PING, pong: PONG },
       handler: (conn) => this.#serve(conn),
-    });
+    }, this.#hooks.clock);
     // Passed on, the signal would close the server without a goaway.
     signal?.addEventListener("abort", () => void this.close(), {
       once: true,
@@ -609,7 +353,7 @@ class TetherMessageServer implements MessageServer {
 
   async #shutdown(): Promise<void> {
     this.#stopping = true;
-    await stopAccepting(this.#server!);
+    await this.#server!.stopAccepting();
     for (const peer of this.#peers) peer.goAway();
     // A handshake that finishes meanwhile adds a peer that goes away too.
     while (this.#reading.size > 0) await Promise.all(this.#reading.values());
@@ -624,7 +368,7 @@ class TetherMessageServer implements MessageServer {
       conn,
       "server",
       this.#options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT,
-      systemClock,
+      this.#hooks.clock,
     );
     this.#reading.set(conn, greeting.catch(() => {}));
     try {
@@ -670,7 +414,7 @@ class TetherMessageServer implements MessageServer {
  *
  * @example A server that doubles numbers
  * ```ts
- * import { createMessageClient, listenMessages } from "@tether/tcp";
+ * import { createMessageClient, listenMessages } from "@tether/tcp/messaging";
  * import assert from "node:assert/strict";
  *
  * await using server = await listenMessages({
@@ -703,6 +447,7 @@ export async function listenMessages(
     shutdownTimeout: options.shutdownTimeout ?? DEFAULT_SHUTDOWN_TIMEOUT,
     onRequest: options.onRequest,
     onMessage: options.onMessage,
+    clock: systemClock,
   });
   await server.start();
   return server;

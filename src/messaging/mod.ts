@@ -24,25 +24,13 @@
  *
  * @module
  */
-export {
-  decodeEnvelope,
-  encodeEnvelope,
-  PROTOCOL_VERSION,
-} from "./envelope.ts";
-export type { Envelope } from "./envelope.ts";
-export { DEFAULT_HANDSHAKE_TIMEOUT } from "./handshake.ts";
-export {
-  createMessageClient,
-  DEFAULT_MAX_IN_FLIGHT,
-  DEFAULT_REQUEST_TIMEOUT,
-  MessageClient,
-} from "./message_client.ts";
+export { createMessageClient, MessageClient } from "./message_client.ts";
 export type {
   MessageClientOptions,
   MessageSession,
   RequestOptions,
-} from "./message_client.ts";
-export { DEFAULT_MAX_CONCURRENCY, listenMessages } from "./message_server.ts";
+} from "./message_client_options.ts";
+export { listenMessages } from "./message_server.ts";
 export type {
   MessagePeer,
   MessageServer,
@@ -57,4 +45,4 @@ export {
   RequestInterruptedError,
   RequestTimeoutError,
   TooManyRequestsError,
-} from "../errors.ts";
+} from "./errors.ts";

@@ -1,3 +1,4 @@
+import { PUSHED_HIGH_WATER_MARK } from "../_sizes.ts";
 import { pulled, readableFor, RESOLVED } from "./_streams.ts";
 import type { ChunkSink } from "./types.ts";
 
@@ -6,11 +7,6 @@ export interface Pausable {
   pause(): void;
   resume(): void;
 }
-
-// Bun hands out chunks of up to 512 KiB and Node of up to 64 KiB, each in a
-// buffer of its own, so the queue is bounded in bytes, not chunks; past this
-// the socket is paused.
-const READ_HIGH_WATER_MARK = 64 * 1024;
 
 /**
  * The read side of a socket whose runtime pushes data events (Bun, Node): a
@@ -60,7 +56,7 @@ export class PushedBytes {
     const chunk = this.#chunks.shift();
     if (chunk) {
       this.#queuedBytes -= chunk.byteLength;
-      if (this.#queuedBytes < READ_HIGH_WATER_MARK) this.#resume();
+      if (this.#queuedBytes < PUSHED_HIGH_WATER_MARK) this.#resume();
       void RESOLVED.then(() => sink.chunk(chunk));
       return;
     }
@@ -87,7 +83,7 @@ export class PushedBytes {
     }
     this.#chunks.push(chunk);
     this.#queuedBytes += chunk.byteLength;
-    if (this.#queuedBytes >= READ_HIGH_WATER_MARK) this.#pause();
+    if (this.#queuedBytes >= PUSHED_HIGH_WATER_MARK) this.#pause();
   }
 
   /** The peer sent a FIN: reading ends once the queue is taken. */

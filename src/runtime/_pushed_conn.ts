@@ -34,6 +34,12 @@ export abstract class PushedConn implements Conn {
     this.bytes = new PushedBytes(socket);
   }
 
+  // The socket reads into memory of its own; a getter costs a connection no
+  // memory, where a field would.
+  get readsIntoTarget(): boolean {
+    return false;
+  }
+
   // Built on first use: connections framed by tether read through `read()`.
   get readable(): ReadableStream<Uint8Array> {
     return this.bytes.readable;

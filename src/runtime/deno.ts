@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { MAX_READ_SIZE, MIN_READ_SIZE } from "../_sizes.ts";
 import { closedError, toNetError, toTlsSettingsError } from "./_net_error.ts";
 import { acceptAll, pulled, RESOLVED, writableFor } from "./_streams.ts";
 import type {
@@ -75,14 +76,6 @@ function denoNet(): DenoNet {
   return (globalThis as unknown as { Deno: DenoNet }).Deno;
 }
 
-// Reads land in a slab, and each chunk handed out is a view of it: no
-// allocation and no copy per read. A slab is replaced once little of it is
-// left; chunks still held keep their old slab alive. Every connection waiting
-// for data holds one, so slabs start small; they double while reads fill what
-// they are offered, and halve when a whole slab saw only small reads.
-const MIN_SLAB_SIZE = 1024;
-const MAX_SLAB_SIZE = 64 * 1024;
-
 function addr(a: NetAddr): NetAddr {
   return { hostname: a.hostname, port: a.port };
 }
@@ -95,9 +88,13 @@ class DenoConn implements Conn {
   #conn: DenoTcpConn;
   #readable: ReadableStream<Uint8Array> | undefined;
   #writable: WritableStream<Uint8Array> | undefined;
+  // Reads without a target land in a slab that chunks are views of, which
+  // spares an allocation per read; it starts small, since every waiting
+  // connection holds one, doubles while reads fill it, and halves when a
+  // whole slab saw only small reads.
   #slab: Uint8Array | undefined;
   #used = 0;
-  #slabSize = MIN_SLAB_SIZE;
+  #slabSize = MIN_READ_SIZE;
   #largestRead = 0;
   #closed = false;
   #readDone = false;
@@ -112,6 +109,11 @@ class DenoConn implements Conn {
   // Built on first use: connections framed by tether use `write()`.
   get writable(): WritableStream<Uint8Array> {
     return this.#writable ??= writableFor(this);
+  }
+
+  // A getter, not a field: it costs a connection no memory.
+  get readsIntoTarget(): boolean {
+    return true;
   }
 
   // Built on first use: connections framed by tether read through `read()`.
@@ -154,7 +156,7 @@ class DenoConn implements Conn {
         if (n === null) this.#readDone = true;
         if (n === null || this.#readDone) return sink.chunk(null);
         if (!slab) return sink.chunk(target!.subarray(0, n));
-        if (n === slab.byteLength - start && this.#slabSize < MAX_SLAB_SIZE) {
+        if (n === slab.byteLength - start && this.#slabSize < MAX_READ_SIZE) {
           this.#slabSize *= 2;
         }
         if (n > this.#largestRead) this.#largestRead = n;
@@ -172,7 +174,7 @@ class DenoConn implements Conn {
     }
     if (
       slab && this.#largestRead < this.#slabSize / 8 &&
-      this.#slabSize > MIN_SLAB_SIZE
+      this.#slabSize > MIN_READ_SIZE
     ) {
       this.#slabSize /= 2;
     }

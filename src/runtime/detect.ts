@@ -14,7 +14,7 @@ let detected: Promise<Runtime> | undefined;
  *
  * @example Finding the runtime
  * ```ts
- * import { detectRuntime } from "@tether/tcp";
+ * import { detectRuntime } from "@tether/tcp/runtime";
  * import assert from "node:assert/strict";
  *
  * const runtime = await detectRuntime();

@@ -94,7 +94,7 @@ export interface TlsListenOptions {
  *
  * @example Dialling with the runtime's raw sockets
  * ```ts
- * import { detectRuntime, type RuntimeConnectOptions } from "@tether/tcp";
+ * import { detectRuntime, type RuntimeConnectOptions } from "@tether/tcp/runtime";
  * import assert from "node:assert/strict";
  *
  * const runtime = await detectRuntime();
@@ -135,7 +135,7 @@ export interface RuntimeConnectOptions {
  *
  * @example Binding a free port
  * ```ts
- * import { detectRuntime, type RuntimeListenOptions } from "@tether/tcp";
+ * import { detectRuntime, type RuntimeListenOptions } from "@tether/tcp/runtime";
  * import assert from "node:assert/strict";
  *
  * const runtime = await detectRuntime();
@@ -159,7 +159,7 @@ export interface RuntimeListenOptions {
  *
  * @example A sink that collects chunks
  * ```ts
- * import type { ChunkSink } from "@tether/tcp";
+ * import type { ChunkSink } from "@tether/tcp/runtime";
  *
  * const chunks: Uint8Array[] = [];
  * const sink: ChunkSink = {
@@ -196,7 +196,7 @@ export interface ChunkSink {
  *
  * @example Echoing raw bytes
  * ```ts ignore
- * import type { Conn } from "@tether/tcp";
+ * import type { Conn } from "@tether/tcp/runtime";
  *
  * async function echo(conn: Conn): Promise<void> {
  *   for await (const chunk of conn.readable) await conn.write(chunk);
@@ -220,12 +220,21 @@ export interface Conn {
    * of a stream per chunk. Frame readers use it when a runtime has it. Read a
    * connection through one of the two only, and do not overlap calls.
    *
-   * @param target Where the caller would like the bytes: a runtime that can
-   * read into it returns a view of its start; one that cannot returns a
-   * chunk of its own.
+   * @param target Where the caller would like the bytes: with
+   * {@linkcode Conn.readsIntoTarget}, the chunk is a view of its start;
+   * without, a chunk of the runtime's own memory.
    * @returns The next chunk, or `null` at the end of the stream.
    */
   read?(target?: Uint8Array): Promise<Uint8Array | null>;
+  /**
+   * Whether {@linkcode Conn.read} and {@linkcode Conn.pull} read into the
+   * `target` they are given, as on Deno, rather than into memory of the
+   * runtime's own, as on Bun and Node. Frame readers offer memory to read
+   * into only where it is `true`.
+   *
+   * @default {false}
+   */
+  readonly readsIntoTarget?: boolean;
   /**
    * Optional: {@linkcode Conn.read} without a promise per chunk. The chunk,
    * the end of the stream or the failure goes to `sink`, never before `pull`
@@ -294,7 +303,7 @@ export interface Conn {
  *
  * @example Accepting connections
  * ```ts ignore
- * import type { Listener } from "@tether/tcp";
+ * import type { Listener } from "@tether/tcp/runtime";
  *
  * async function acceptAll(listener: Listener): Promise<void> {
  *   for await (const conn of listener) conn.close();

@@ -1,14 +1,16 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  DEFAULT_MAX_FRAME_SIZE,
   encodeFrame,
+  type FrameDecoder,
   FrameTooLargeError,
   FrameTruncatedError,
   type Framing,
   lengthPrefixed,
   type LengthPrefixedOptions,
 } from "../../src/framing/mod.ts";
+import { DEFAULT_MAX_FRAME_SIZE } from "../../src/framing/length_prefixed.ts";
+import { lendingOf, READ_TARGET } from "../../src/framing/_lending.ts";
 import {
   assertTooLarge,
   assertTruncated,
@@ -33,6 +35,13 @@ for (const headerSize of [1, 2, 4, 8] as const) {
   for (const byteOrder of ["big", "little"] as const) {
     LAYOUTS.push({ headerSize, byteOrder });
   }
+}
+
+/** Where `decoder` offers to have the next bytes read, by the lending contract. */
+function readTarget(decoder: FrameDecoder): Uint8Array | undefined {
+  const lending = lendingOf(decoder);
+  assert.ok(lending?.[READ_TARGET], "the decoder offers read targets");
+  return lending[READ_TARGET]();
 }
 
 function encodeAll(framing: Framing, payloads: Uint8Array[]): Uint8Array {
@@ -613,7 +622,7 @@ function decodeWithTargets(
   let direct = 0;
   let pos = 0;
   while (pos < wire.byteLength) {
-    const target = decoder.readTarget?.();
+    const target = readTarget(decoder);
     const want = 1 + randomInt(random, 90_000);
     const n = Math.min(want, wire.byteLength - pos, target?.byteLength ?? want);
     if (target) {
@@ -650,11 +659,11 @@ test("lengthPrefixed() readTarget() is the rest of a large frame, in the frame i
   const wire = encodeFrame(framing, pattern(40_000, 1));
   const decoder = framing.createDecoder();
   const sink = new Collector();
-  assert.equal(decoder.readTarget?.(), undefined, "no frame under way");
+  assert.equal(readTarget(decoder), undefined, "no frame under way");
   decoder.decode(wire.slice(0, 1004), sink);
-  const target = decoder.readTarget!()!;
+  const target = readTarget(decoder)!;
   assert.equal(target.byteLength, 39_000);
-  assert.equal(decoder.readTarget!()!.byteOffset, target.byteOffset);
+  assert.equal(readTarget(decoder)!.byteOffset, target.byteOffset);
   target.set(wire.subarray(1004, 21_004));
   decoder.decode(target.subarray(0, 20_000), sink);
   assert.equal(decoder.buffered, 4 + 21_000);
@@ -679,27 +688,27 @@ test("lengthPrefixed() readTarget() after a large frame is room for the next hea
   decoder.decode(wire.slice(0, 40_004), sink);
   let pos = 40_004;
   // A header that arrives in two reads, the first into the target.
-  const header = decoder.readTarget!()!;
+  const header = readTarget(decoder)!;
   assert.equal(header.byteLength, 4);
   header.set(wire.subarray(pos, pos + 2));
   decoder.decode(header.subarray(0, 2), sink);
-  assert.equal(decoder.readTarget!(), undefined, "half a header held");
+  assert.equal(readTarget(decoder), undefined, "half a header held");
   decoder.decode(wire.slice(pos + 2, pos + 4), sink);
   pos += 4;
   // The payload then goes straight into the frame's own buffer.
-  const body = decoder.readTarget!()!;
+  const body = readTarget(decoder)!;
   assert.equal(body.byteLength, 50_000);
   body.set(wire.subarray(pos, pos + 50_000));
   decoder.decode(body, sink);
   pos += 50_000;
   // A zero-length frame read into the header target.
-  const next = decoder.readTarget!()!;
+  const next = readTarget(decoder)!;
   assert.equal(next.byteLength, 4);
   next.set(wire.subarray(pos, pos + 4));
   decoder.decode(next, sink);
   pos += 4;
   // A small frame ends the header reads.
-  assert.equal(decoder.readTarget!(), undefined);
+  assert.equal(readTarget(decoder), undefined);
   decoder.decode(wire.slice(pos), sink);
   decoder.end();
   assert.deepEqual(sink.frames, payloads);
@@ -713,17 +722,17 @@ test("lengthPrefixed() readTarget() allocates only what the peer has earned", ()
   // Announcing 1 MiB earns no buffer of that size...
   const wire = encodeFrame(framing, pattern(1024 * 1024, 2));
   decoder.decode(wire.slice(0, 14), sink);
-  assert.equal(decoder.readTarget!(), undefined);
+  assert.equal(readTarget(decoder), undefined);
   // ...sending half of it does.
   decoder.decode(wire.slice(14, 4 + 512 * 1024), sink);
-  assert.equal(decoder.readTarget!()!.byteLength, 512 * 1024);
+  assert.equal(readTarget(decoder)!.byteLength, 512 * 1024);
   // Frames up to 64 KiB get their buffer at once; short remainders never.
   const small = lengthPrefixed().createDecoder();
   small.decode(encodeFrame(framing, pattern(60_000)).slice(0, 4), sink);
-  assert.equal(small.readTarget!()!.byteLength, 60_000);
+  assert.equal(readTarget(small)!.byteLength, 60_000);
   const short = lengthPrefixed().createDecoder();
   short.decode(encodeFrame(framing, pattern(10_000)).slice(0, 4), sink);
-  assert.equal(short.readTarget!(), undefined);
+  assert.equal(readTarget(short), undefined);
 });
 
 test("lengthPrefixed() reports truncation inside a frame read into readTarget()", () => {
@@ -732,7 +741,7 @@ test("lengthPrefixed() reports truncation inside a frame read into readTarget()"
   const decoder = framing.createDecoder();
   const sink = new Collector();
   decoder.decode(wire.slice(0, 100), sink);
-  const target = decoder.readTarget!()!;
+  const target = readTarget(decoder)!;
   target.set(wire.subarray(100, 30_100));
   decoder.decode(target.subarray(0, 30_000), sink);
   assertTruncated(() => decoder.end(), 30_100, 50_004);

@@ -1,13 +1,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  DEFAULT_MAX_LINE_LENGTH,
   encodeFrame,
   FrameTooLargeError,
   InvalidFrameError,
   lineDelimited,
   type LineDelimitedOptions,
 } from "../../src/framing/mod.ts";
+import { DEFAULT_MAX_LINE_LENGTH } from "../../src/framing/line_delimited.ts";
 import {
   assertTooLarge,
   assertTruncated,

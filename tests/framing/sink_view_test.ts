@@ -9,6 +9,11 @@ import {
   lineDelimited,
 } from "../../src/framing/mod.ts";
 import {
+  lendingOf,
+  type LendingSink,
+  VIEW,
+} from "../../src/framing/_lending.ts";
+import {
   concat,
   decodeChunks,
   pattern,
@@ -19,15 +24,15 @@ import {
 } from "./_chunking.ts";
 
 /**
- * A sink with `view`: notes each view it was asked for, builds it, and
- * checks that the frame enqueued next is that very view.
+ * A lending sink: notes each view it was asked for, builds it, and checks
+ * that the frame enqueued next is that very view.
  */
-class ViewingSink implements FrameSink {
+class ViewingSink implements LendingSink {
   readonly frames: Uint8Array[] = [];
   readonly viewed: Uint8Array[] = [];
   #made: Uint8Array | undefined;
 
-  view(
+  [VIEW](
     buffer: ArrayBufferLike,
     byteOffset: number,
     byteLength: number,
@@ -66,7 +71,7 @@ const framings: [string, Framing, (random: () => number) => Uint8Array][] = [
 ];
 
 for (const [name, framing, payloadOf] of framings) {
-  test(`${name}: a sink's view() builds every frame that lies inside its chunk`, () => {
+  test(`${name}: a lending sink's VIEW builds every frame that lies inside its chunk`, () => {
     const random = prng(11);
     const payloads = Array.from({ length: 150 }, () => payloadOf(random));
     const wire = concat(payloads.map((p) => encodeFrame(framing, p)));
@@ -92,27 +97,28 @@ for (const [name, framing, payloadOf] of framings) {
       assert.deepEqual(
         decodeChunks(framing, chunks),
         payloads,
-        "a sink without view() gets the same frames",
+        "a sink without VIEW gets the same frames",
       );
     }
   });
 }
 
-test("lengthPrefixed(): the view a sink's view() returns is the frame handed out", () => {
+test("lengthPrefixed(): the view a lending sink's VIEW returns is the frame handed out", () => {
   const framing = lengthPrefixed();
   const wire = concat(
     [pattern(5), pattern(0), pattern(9, 1)].map((p) => encodeFrame(framing, p)),
   );
   const given: Uint8Array[] = [];
   const frames: Uint8Array[] = [];
-  framing.createDecoder().decode(wire, {
-    view: (buffer, byteOffset, byteLength) => {
+  const sink: LendingSink = {
+    [VIEW]: (buffer, byteOffset, byteLength) => {
       const view = new Uint8Array(buffer, byteOffset, byteLength);
       given.push(view);
       return view;
     },
     enqueue: (frame) => frames.push(frame),
-  });
+  };
+  framing.createDecoder().decode(wire, sink);
   assert.deepEqual(frames, [pattern(5), pattern(0), pattern(9, 1)]);
   assert.equal(given.length, 3);
   for (let i = 0; i < 3; i++) assert.equal(frames[i], given[i]);
@@ -121,3 +127,32 @@ test("lengthPrefixed(): the view a sink's view() returns is the frame handed out
     [4, 13, 17],
   );
 });
+
+for (const [name, framing, payloadOf] of framings) {
+  test(`${name}: the lending contract is out of reach of the application's own sinks and decoders`, () => {
+    assert.ok(lendingOf(framing.createDecoder()), "a built-in decoder lends");
+    const wire = encodeFrame(framing, payloadOf(prng(3)));
+    // A method named as the old public one is the application's business.
+    const frames: Uint8Array[] = [];
+    const sink = {
+      enqueue: (frame: Uint8Array) => frames.push(frame),
+      view: () => assert.fail("view() is not called"),
+    } as FrameSink;
+    framing.createDecoder().decode(wire, sink);
+    assert.equal(frames.length, 1);
+    const inner = framing.createDecoder();
+    const custom = {
+      decode: (chunk: Uint8Array, sink: FrameSink) => inner.decode(chunk, sink),
+      end: () => inner.end(),
+      get buffered() {
+        return inner.buffered;
+      },
+      readTarget: () => assert.fail("readTarget() is not called"),
+    };
+    assert.equal(
+      lendingOf(custom),
+      undefined,
+      "a decoder of its own lends not",
+    );
+  });
+}
