@@ -1,8 +1,10 @@
 // Every promise tether hands out that may reject without the caller awaiting
 // it is made here, marked handled: sending without awaiting is supported, and
 // an unhandled rejection would end a Deno or Node process and every
-// connection with it. The one sleep of timed retries is here too.
+// connection with it. The one sleep of timed retries, and the promise helpers
+// the adapters and the reader share, are here too.
 import type { Clock } from "./clock.ts";
+import type { ChunkSink } from "./runtime/types.ts";
 
 function ignore(): void {}
 
@@ -52,4 +54,20 @@ export function sleep(
       resolve();
     }
   });
+}
+
+/**
+ * A settled promise: what an adapter returns for work already done, and the
+ * cheapest way to queue a microtask.
+ */
+export const RESOLVED: Promise<void> = Promise.resolve();
+
+/**
+ * `read()` for a connection that has `pull()`: the outcome of one pull as a
+ * promise.
+ */
+export function pulled(
+  pull: (sink: ChunkSink) => void,
+): Promise<Uint8Array | null> {
+  return new Promise((chunk, fail) => pull({ chunk, fail }));
 }

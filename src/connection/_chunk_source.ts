@@ -1,4 +1,4 @@
-import { pulled } from "../runtime/_streams.ts";
+import { pulled } from "../_promises.ts";
 import type { ChunkSink, Conn } from "../runtime/types.ts";
 
 /** The chunks of a connection, read one at a time. */

@@ -1,7 +1,7 @@
 import { BY_REFERENCE_SIZE } from "../_sizes.ts";
 import { ConnectionClosedError, WriteBufferFullError } from "../errors.ts";
 import type { Framing } from "../framing/framing.ts";
-import { RESOLVED } from "../runtime/_streams.ts";
+import { RESOLVED } from "../_promises.ts";
 import { afterTask } from "../runtime/timers.ts";
 import type { Conn } from "../runtime/types.ts";
 import type { WriteHold } from "./write_hold.ts";

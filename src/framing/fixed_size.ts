@@ -1,8 +1,8 @@
-import { FrameTruncatedError, InvalidFrameError } from "../errors.ts";
+import { InvalidFrameError } from "../errors.ts";
 import type { FrameDecoder, FrameSink, Framing } from "./framing.ts";
 import { checkSize } from "./_check_options.ts";
-import { frameView, type LendingDecoder, LENDS } from "./_lending.ts";
-import { PendingBytes } from "./_pending.ts";
+import { frameView } from "./_lending.ts";
+import { PendingDecoder } from "./_pending_decoder.ts";
 
 /**
  * Creates the fixed-size framing: every frame is exactly `size` bytes, with
@@ -58,31 +58,22 @@ class FixedSizeFraming implements Framing {
   writeHeader(): void {}
 }
 
-class FixedSizeDecoder implements LendingDecoder {
+class FixedSizeDecoder extends PendingDecoder {
   readonly #size: number;
-  readonly #pending = new PendingBytes();
-  #error: Error | undefined = undefined;
 
   constructor(size: number) {
+    super(size);
     this.#size = size;
   }
 
-  get [LENDS](): true {
-    return true;
-  }
-
-  get buffered(): number {
-    return this.#pending.byteLength;
-  }
-
-  decode(chunk: Uint8Array, sink: FrameSink): void {
-    this.decodeSome(chunk, sink, Infinity);
-  }
-
-  decodeSome(chunk: Uint8Array, sink: FrameSink, maxFrames: number): number {
-    if (this.#error !== undefined) throw this.#error;
+  override decodeSome(
+    chunk: Uint8Array,
+    sink: FrameSink,
+    maxFrames: number,
+  ): number {
+    if (this.error !== undefined) throw this.error;
     const size = this.#size;
-    const pending = this.#pending;
+    const pending = this.pending;
     const end = chunk.byteLength;
     let pos = 0;
     let frames = 0;
@@ -106,15 +97,5 @@ class FixedSizeDecoder implements LendingDecoder {
     }
     if (pos < end) pending.append(chunk.subarray(pos), size);
     return end;
-  }
-
-  end(): void {
-    if (this.#error !== undefined) throw this.#error;
-    const held = this.#pending.byteLength;
-    if (held > 0) {
-      this.#pending.clear();
-      this.#error = new FrameTruncatedError(held, this.#size);
-      throw this.#error;
-    }
   }
 }

@@ -1,12 +1,8 @@
-import {
-  FrameTooLargeError,
-  FrameTruncatedError,
-  InvalidFrameError,
-} from "../errors.ts";
+import { FrameTooLargeError, InvalidFrameError } from "../errors.ts";
 import type { FrameDecoder, FrameSink, Framing } from "./framing.ts";
 import { checkOptions, checkSize } from "./_check_options.ts";
-import { frameView, type LendingDecoder, LENDS } from "./_lending.ts";
-import { PendingBytes } from "./_pending.ts";
+import { frameView } from "./_lending.ts";
+import { PendingDecoder } from "./_pending_decoder.ts";
 
 const LF = 10;
 const CR = 13;
@@ -120,31 +116,22 @@ class LineFraming implements Framing {
   writeHeader(): void {}
 }
 
-class LineDecoder implements LendingDecoder {
+class LineDecoder extends PendingDecoder {
   readonly #limit: number;
-  readonly #pending = new PendingBytes();
-  #error: Error | undefined = undefined;
 
   constructor(limit: number) {
+    super(undefined);
     this.#limit = limit;
   }
 
-  get [LENDS](): true {
-    return true;
-  }
-
-  get buffered(): number {
-    return this.#pending.byteLength;
-  }
-
-  decode(chunk: Uint8Array, sink: FrameSink): void {
-    this.decodeSome(chunk, sink, Infinity);
-  }
-
-  decodeSome(chunk: Uint8Array, sink: FrameSink, maxFrames: number): number {
-    if (this.#error !== undefined) throw this.#error;
+  override decodeSome(
+    chunk: Uint8Array,
+    sink: FrameSink,
+    maxFrames: number,
+  ): number {
+    if (this.error !== undefined) throw this.error;
     const limit = this.#limit;
-    const pending = this.#pending;
+    const pending = this.pending;
     let pos = 0;
     let frames = 0;
     // Each search starts after the previous newline and buffered bytes are
@@ -188,19 +175,7 @@ class LineDecoder implements LendingDecoder {
     return chunk.byteLength;
   }
 
-  end(): void {
-    if (this.#error !== undefined) throw this.#error;
-    const held = this.#pending.byteLength;
-    if (held > 0) {
-      this.#pending.clear();
-      this.#error = new FrameTruncatedError(held);
-      throw this.#error;
-    }
-  }
-
   #tooLarge(length: number): Error {
-    this.#pending.clear();
-    this.#error = new FrameTooLargeError(length, this.#limit);
-    return this.#error;
+    return this.fail(new FrameTooLargeError(length, this.#limit));
   }
 }

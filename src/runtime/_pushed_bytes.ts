@@ -1,5 +1,6 @@
 import { PUSHED_HIGH_WATER_MARK } from "../_sizes.ts";
-import { pulled, readableFor, RESOLVED } from "./_streams.ts";
+import { readableFor } from "./_streams.ts";
+import { pulled, RESOLVED } from "../_promises.ts";
 import type { ChunkSink } from "./types.ts";
 
 /** The flow control of a socket that pushes what it reads. */

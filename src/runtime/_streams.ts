@@ -1,20 +1,4 @@
-import type { ChunkSink, Conn, Listener } from "./types.ts";
-
-/**
- * A settled promise: what an adapter returns for work already done, and the
- * cheapest way to queue a microtask.
- */
-export const RESOLVED: Promise<void> = Promise.resolve();
-
-/**
- * `read()` for a connection that has `pull()`: the outcome of one pull as a
- * promise.
- */
-export function pulled(
-  pull: (sink: ChunkSink) => void,
-): Promise<Uint8Array | null> {
-  return new Promise((chunk, fail) => pull({ chunk, fail }));
-}
+import type { Conn, Listener } from "./types.ts";
 
 /**
  * Builds the `writable` of a {@linkcode Conn} from its `write`, `closeWrite`

@@ -18,7 +18,8 @@ import { NetError } from "../errors.ts";
 import { AcceptQueue } from "./_accept_queue.ts";
 import { closedError, toNetError, toTlsSettingsError } from "./_net_error.ts";
 import { PushedConn } from "./_pushed_conn.ts";
-import { acceptAll, RESOLVED } from "./_streams.ts";
+import { acceptAll } from "./_streams.ts";
+import { RESOLVED } from "../_promises.ts";
 import type {
   Conn,
   Listener,

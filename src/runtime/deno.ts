@@ -15,7 +15,8 @@
  */
 import { MAX_READ_SIZE, MIN_READ_SIZE } from "../_sizes.ts";
 import { closedError, toNetError, toTlsSettingsError } from "./_net_error.ts";
-import { acceptAll, pulled, RESOLVED, writableFor } from "./_streams.ts";
+import { acceptAll, writableFor } from "./_streams.ts";
+import { pulled, RESOLVED } from "../_promises.ts";
 import type {
   ChunkSink,
   Conn,

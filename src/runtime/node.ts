@@ -27,7 +27,8 @@ import {
 import { AcceptQueue } from "./_accept_queue.ts";
 import { toNetError, toTlsSettingsError } from "./_net_error.ts";
 import { PushedConn } from "./_pushed_conn.ts";
-import { acceptAll, RESOLVED } from "./_streams.ts";
+import { acceptAll } from "./_streams.ts";
+import { RESOLVED } from "../_promises.ts";
 import type {
   Conn,
   Listener,

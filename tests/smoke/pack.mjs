@@ -47,7 +47,8 @@ function run(command, args, cwd) {
 
 // What users write: the package by name, a server and a client, and the
 // runtime's own adapter through its subpath export.
-const SMOKE = `import { connect, detectRuntime, listen } from "@tether/tcp";
+const SMOKE = `import { connect, listen } from "@tether/tcp";
+import { detectRuntime } from "@tether/tcp/runtime";
 
 const runtime = await detectRuntime();
 const adapter = await import(\`@tether/tcp/\${runtime.name}\`);
@@ -96,6 +97,7 @@ console.log(\`smoke \${runtime.name}: OK\`);
 const TYPES = `import { connect, type Connection, listen } from "@tether/tcp";
 import { nodeRuntime } from "@tether/tcp/node";
 import { lengthPrefixed } from "@tether/tcp/framing";
+import { type Conn, detectRuntime } from "@tether/tcp/runtime";
 
 const server = await listen({
   hostname: "127.0.0.1",
@@ -109,6 +111,11 @@ const server = await listen({
 const port: number = server.addr.port;
 await using conn = await connect({ port });
 await conn.send("typed");
+const raw: Conn = await (await detectRuntime()).connect({
+  hostname: "127.0.0.1",
+  port,
+});
+raw.close();
 `;
 
 const checks = [
