@@ -74,7 +74,8 @@ export interface ClientOptions extends Omit<ConnectOptions, "signal"> {
    */
   openTimeout?: number;
   /**
-   * The time source of backoff waits and heartbeats.
+   * The time source of the client's own waits: backoff, heartbeats and the
+   * connect and open timeouts. A connection's limits keep the system clock.
    *
    * @default {the system clock}
    */

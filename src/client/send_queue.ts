@@ -135,12 +135,14 @@ export class SendQueue<T extends Sender = Sender> {
    * frame is dropped or withdrawn by `signal`; it never becomes an unhandled
    * rejection.
    *
+   * @param fresh Whether `frame` is the queue's already, as a just-encoded
+   * envelope is, so that no copy is needed.
    * @throws {QueueFullError} If the frame does not fit.
    */
-  push(frame: Uint8Array, signal?: AbortSignal): Promise<void> {
+  push(frame: Uint8Array, signal?: AbortSignal, fresh = false): Promise<void> {
     this.checkRoom(frame.byteLength);
     return handledPromise<void>(({ resolve, reject }) => {
-      const copy = owned(frame);
+      const copy = fresh ? frame : owned(frame);
       const waiting: Waiting<T> = {
         frame: copy,
         deliver: (target) => resolve(target.send(copy)),

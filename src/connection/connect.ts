@@ -16,7 +16,7 @@ import type { Runtime, TlsConnectOptions } from "../runtime/types.ts";
 import { defined } from "../_values.ts";
 
 /** The default of {@linkcode ConnectOptions.connectTimeout}: 10 seconds. */
-export const DEFAULT_CONNECT_TIMEOUT = 10_000;
+const DEFAULT_CONNECT_TIMEOUT = 10_000;
 
 /**
  * Options for {@linkcode connect}.

@@ -62,7 +62,7 @@ export interface FrameReaderHooks {
   /**
    * Bytes arrived.
    *
-   * @param now When, by the system clock.
+   * @param now When, by the connection's clock.
    */
   onChunk(now: number): void;
   /** The application found no frame waiting: the burst is over. */

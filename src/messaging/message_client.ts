@@ -265,7 +265,7 @@ export class MessageClient extends EventTarget
       const frame = this.#dataFrame(payload);
       const session = this.#ready();
       if (session) return session.send(frame);
-      return this.#queue.push(frame, signal);
+      return this.#queue.push(frame, signal, true);
     } catch (error) {
       return rejected(error);
     }

@@ -15,7 +15,7 @@ import { encodeEnvelope, envelopeFraming, PING, PONG } from "./envelope.ts";
 import { DEFAULT_HANDSHAKE_TIMEOUT, handshake } from "./handshake.ts";
 
 /** The default of {@linkcode MessageServerOptions.maxConcurrency}. */
-export const DEFAULT_MAX_CONCURRENCY = 1024;
+const DEFAULT_MAX_CONCURRENCY = 1024;
 
 /** What a request handler may return: the reply's payload. */
 export type Reply = Uint8Array | string | void;

@@ -3,9 +3,9 @@ import { sleep } from "../_promises.ts";
 import type { Conn, Listener } from "../runtime/types.ts";
 
 /** The wait after an accept fails, in milliseconds: doubled while it fails. */
-export const ACCEPT_RETRY_DELAY = 5;
+const ACCEPT_RETRY_DELAY = 5;
 /** The longest wait between failing accepts, in milliseconds. */
-export const MAX_ACCEPT_RETRY_DELAY = 1000;
+const MAX_ACCEPT_RETRY_DELAY = 1000;
 
 /**
  * Hands each connection `listener` accepts to `serve`, until the listener
