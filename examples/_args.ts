@@ -3,6 +3,7 @@
 import { readFileSync } from "node:fs";
 import process from "node:process";
 import { parseArgs } from "node:util";
+import type { ListenOptions } from "../mod.ts";
 import {
   type Framing,
   lengthPrefixed,
@@ -23,9 +24,10 @@ export interface ExampleArgs {
 }
 
 /**
- * Parses `--host`, `--port`, `--framing`, the non-negative numeric flags
- * named in `numbers` (with their defaults), the file flags in `files` and the
- * boolean switches in `switches`, exiting with usage on error.
+ * Parses `--host`, `--port`, `--framing`, the numeric flags named in
+ * `numbers` (with their defaults; each at least its value in `minimums`, else
+ * 0), the file flags in `files` and the boolean switches in `switches`,
+ * exiting with usage on error.
  */
 export function exampleArgs(
   usage: string,
@@ -33,6 +35,7 @@ export function exampleArgs(
     port: number;
     allowZeroPort: boolean;
     numbers?: Record<string, number>;
+    minimums?: Record<string, number>;
     files?: string[];
     switches?: string[];
   },
@@ -90,9 +93,10 @@ export function exampleArgs(
   for (const name of Object.keys(numbers)) {
     const raw = (values as Record<string, unknown>)[name];
     const value = wholeNumber(raw);
-    if (value === undefined || value < 0) {
+    const min = defaults.minimums?.[name] ?? 0;
+    if (value === undefined || value < min) {
       fail(
-        `--${name} must be a whole number from 0 to ${Number.MAX_SAFE_INTEGER}: got ${raw}`,
+        `--${name} must be a whole number from ${min} to ${Number.MAX_SAFE_INTEGER}: got ${raw}`,
       );
     }
     extra[name] = value!;
@@ -155,25 +159,47 @@ export const SERVER_NUMBERS: Record<string, number> = {
   "max-frame-rate": 0,
   "max-frame-size": 8 * 1024 * 1024,
   "max-write-buffer": 16 * 1024 * 1024,
+  // Processes sharing the port: see examples/_workers.ts.
+  workers: 1,
 };
 
+/** The least values of {@linkcode SERVER_NUMBERS} above 0. */
+export const SERVER_MINIMUMS: Record<string, number> = { workers: 1 };
+
 /**
- * What the flags of {@linkcode SERVER_NUMBERS} ask of `listen()`: the framing
- * `--framing` names with its frame size, the limits, and the probes, if an
- * interval is given. Call it where `started()` reports a refused value.
+ * The switches of both example servers: `--proxy-protocol` reads a PROXY
+ * protocol header from peers on this machine, `--verbose` and `--worker` are
+ * those of examples/_workers.ts.
+ */
+export const SERVER_SWITCHES = ["proxy-protocol", "verbose", "worker"];
+
+/** The peers whose PROXY protocol header `--proxy-protocol` believes. */
+export const TRUSTED_PROXIES = ["127.0.0.0/8", "::1/128"];
+
+/**
+ * What the flags of {@linkcode SERVER_NUMBERS} and
+ * {@linkcode SERVER_SWITCHES} ask of `listen()`: the framing `--framing`
+ * names with its frame size, the limits, the probes, if an interval is
+ * given, a port shared with other workers, and the PROXY protocol. Call it
+ * where `started()` reports a refused value.
  */
 export function serverOptions(
   framing: "length" | "line",
   extra: Record<string, number>,
+  switches: Record<string, boolean>,
 ): {
   framing: Framing;
   maxFrameRate: number;
   maxWriteBuffer: number;
   probes: { interval: number; timeout: number } | undefined;
-} {
+} & Pick<ListenOptions, "reusePort" | "proxyProtocol"> {
   const maxFrameSize = extra["max-frame-size"]!;
   const interval = extra["heartbeat-interval"]!;
   return {
+    ...(switches["worker"] ? { reusePort: true } : {}),
+    ...(switches["proxy-protocol"]
+      ? { proxyProtocol: { trusted: TRUSTED_PROXIES } }
+      : {}),
     framing: framing === "line"
       ? lineDelimited({ maxLineLength: maxFrameSize })
       : lengthPrefixed({ maxFrameSize }),

@@ -74,3 +74,73 @@ export function checkConnectionLimits(
   checkLimit(action, "maxFrameRate", options.maxFrameRate ?? 0);
   checkPositive(action, "maxWriteBuffer", options.maxWriteBuffer ?? 1);
 }
+
+/** Where a connection or a listener goes, as its options say. */
+export interface TargetOptions {
+  hostname?: string | undefined;
+  port?: number | undefined;
+  path?: string | undefined;
+  tls?: unknown;
+  mode?: number | undefined;
+  reusePort?: boolean | undefined;
+}
+
+/**
+ * Checks where `action` goes: a `port`, allowing 0 when `allowZero`, or a
+ * Unix socket's `path` with neither a host, a port, TLS nor `reusePort`;
+ * and the listener options `reusePort` and `mode`.
+ */
+export function checkTarget(
+  action: string,
+  options: TargetOptions,
+  allowZero: boolean,
+) {
+  const { path, mode, reusePort } = options;
+  if (reusePort !== undefined && typeof reusePort !== "boolean") {
+    throw new TypeError(
+      `Cannot ${action} as 'reusePort' must be a boolean: current value is ${typeof reusePort}`,
+    );
+  }
+  if (path === undefined) {
+    checkPort(action, options.port, allowZero);
+    if (mode !== undefined) {
+      throw new TypeError(
+        `Cannot ${action} as 'mode' applies to a Unix socket only: set 'path' or leave 'mode' out`,
+      );
+    }
+    return;
+  }
+  if (typeof path !== "string") {
+    throw new TypeError(
+      `Cannot ${action} as 'path' must be a string: current value is ${typeof path}`,
+    );
+  }
+  if (path === "") {
+    throw new RangeError(`Cannot ${action} as 'path' must not be empty`);
+  }
+  for (const name of ["hostname", "port"] as const) {
+    if (options[name] !== undefined) {
+      throw new TypeError(
+        `Cannot ${action} as '${name}' cannot be combined with 'path': a Unix socket has neither host nor port`,
+      );
+    }
+  }
+  if (options.tls) {
+    throw new TypeError(
+      `Cannot ${action} as 'tls' cannot be combined with 'path': TLS over a Unix socket is not supported, as Deno cannot do it`,
+    );
+  }
+  if (reusePort) {
+    throw new TypeError(
+      `Cannot ${action} as 'reusePort' cannot be combined with 'path': it applies to TCP ports only`,
+    );
+  }
+  if (
+    mode !== undefined &&
+    (!Number.isInteger(mode) || mode < 0 || mode > 0o777)
+  ) {
+    throw new RangeError(
+      `Cannot ${action} as 'mode' must be an integer between 0 and 0o777: current value is ${mode}`,
+    );
+  }
+}

@@ -1,28 +1,22 @@
-/**
- * The typed errors tether raises. Every error extends {@linkcode TetherError}
- * and carries a stable `code`, so callers can branch on `error.code` without
- * parsing messages. Messaging adds its own in `messaging/errors.ts`.
- *
- * Aborts are never wrapped: an operation cancelled through an `AbortSignal`
- * rejects with the signal's `reason`, as the web platform does.
- *
- * @module
- */
+// The typed errors of the core; messaging and the PROXY protocol have their
+// own. An abort is never wrapped: it rejects with the signal's `reason`.
 import type * as core from "./errors.ts";
 import type * as messaging from "./messaging/errors.ts";
+import type * as proxy from "./proxy/errors.ts";
+import type { NetAddr } from "./runtime/types.ts";
 
 /**
  * The `code` of every error tether raises itself, messaging included, read off
  * the error classes. OS-level failures use {@linkcode NetErrorCode} instead.
  */
 export type TetherErrorCode = {
-  [Name in keyof typeof core | keyof typeof messaging]:
-    (typeof core & typeof messaging)[Name] extends
+  [Name in keyof typeof core | keyof typeof messaging | keyof typeof proxy]:
+    (typeof core & typeof messaging & typeof proxy)[Name] extends
       abstract new (...args: never) => { readonly code: infer Code }
       // Not the base class's `string`, nor NetError's OS-level codes.
       ? string extends Code ? never : Code extends NetErrorCode ? never : Code
       : never;
-}[keyof typeof core | keyof typeof messaging];
+}[keyof typeof core | keyof typeof messaging | keyof typeof proxy];
 
 /**
  * The base class of every error tether raises.
@@ -135,6 +129,8 @@ export class ConnectTimeoutError extends TetherError {
   readonly hostname: string;
   /** The port that was dialled. */
   readonly port: number;
+  /** The Unix socket that was dialled, if any. */
+  readonly path: string | undefined;
   /** The timeout in milliseconds that expired. */
   readonly timeout: number;
 
@@ -143,18 +139,24 @@ export class ConnectTimeoutError extends TetherError {
     hostname: string,
     port: number,
     timeout: number,
-    options?: ErrorOptions,
+    options?: ErrorOptions & { path?: string },
   ) {
+    const path = options?.path;
     super(
       "CONNECT_TIMEOUT",
       `Cannot connect to ${
-        formatAddress(hostname, port)
+        formatAddress(
+          path === undefined
+            ? { hostname, port }
+            : { transport: "unix", hostname, port, path },
+        )
       } as no connection was established within ${timeout} ms`,
       options,
     );
     this.name = "ConnectTimeoutError";
     this.hostname = hostname;
     this.port = port;
+    this.path = path;
     this.timeout = timeout;
   }
 }
@@ -420,6 +422,7 @@ export type NetErrorCode =
   | "EHOSTUNREACH"
   | "ENETUNREACH"
   | "ETLS"
+  | "ENOTSUP"
   | "ECLOSED"
   | "EUNKNOWN";
 
@@ -436,19 +439,17 @@ export class NetError extends TetherError {
   /** The operation that failed. */
   readonly operation: NetOperation;
   /** The remote (connect) or local (listen) address involved, if known. */
-  readonly address: { hostname: string; port: number } | undefined;
+  readonly address: NetAddr | undefined;
 
   /** Creates the error; `options.reason` replaces the wording of `code`. */
   constructor(
     code: NetErrorCode,
     operation: NetOperation,
-    address?: { hostname: string; port: number },
+    address?: NetAddr,
     options?: ErrorOptions & { reason?: string },
   ) {
     const where = address
-      ? ` ${operation === "listen" ? "on" : "to"} ${
-        formatAddress(address.hostname, address.port)
-      }`
+      ? ` ${operation === "listen" ? "on" : "to"} ${formatAddress(address)}`
       : "";
     // One line, though some runtimes spread OpenSSL's detail over several.
     const detail = options?.cause instanceof Error
@@ -480,12 +481,18 @@ const DESCRIPTIONS: Record<NetErrorCode, string> = {
   EHOSTUNREACH: "host is unreachable",
   ENETUNREACH: "network is unreachable",
   ETLS: "TLS handshake failed",
+  ENOTSUP: "runtime does not support the operation",
   ECLOSED: "socket is already closed",
   EUNKNOWN: "runtime reported an error",
 };
 
-/** Formats a host and port, bracketing IPv6 literals. */
-export function formatAddress(hostname: string, port: number): string {
+/**
+ * Formats an address: a host and port, bracketing IPv6 literals, or
+ * `unix:PATH` for a Unix socket.
+ */
+export function formatAddress(address: NetAddr): string {
+  const { transport, hostname, port, path } = address;
+  if (transport === "unix") return `unix:${path || "(unnamed)"}`;
   return hostname.includes(":")
     ? `[${hostname}]:${port}`
     : `${hostname}:${port}`;

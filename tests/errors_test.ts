@@ -33,6 +33,7 @@ import {
   LengthPrefixedDecoderStream,
   LineEncoderStream,
 } from "../src/framing/frame_streams.ts";
+import { ProxyProtocolError } from "../src/proxy/errors.ts";
 import { fromAsync } from "./_async.ts";
 
 // One error of each class under the code its type declares: the compiler
@@ -59,6 +60,10 @@ const errors = {
   REQUEST_TIMEOUT: new RequestTimeoutError(5000, false),
   REQUEST_INTERRUPTED: new RequestInterruptedError({ cause: new Error("x") }),
   TOO_MANY_REQUESTS: new TooManyRequestsError(10_000),
+  PROXY_UNTRUSTED: new ProxyProtocolError("PROXY_UNTRUSTED", "untrusted"),
+  PROXY_INVALID: new ProxyProtocolError("PROXY_INVALID", "malformed"),
+  PROXY_TIMEOUT: new ProxyProtocolError("PROXY_TIMEOUT", "late"),
+  PROXY_MISSING: new ProxyProtocolError("PROXY_MISSING", "no header"),
 } satisfies { [Code in TetherErrorCode]: TetherError & { code: Code } };
 
 test("every error carries the code its class declares and its class's name", () => {

@@ -133,6 +133,7 @@ test("isRetriable() retries failures of the link, not of the data or the applica
     [refused, true],
     [new NetError("ECONNRESET", "read"), true],
     [new NetError("EACCES", "connect"), false],
+    [new NetError("ENOTSUP", "connect"), false],
     [new HeartbeatTimeoutError(100), true],
     [badFrame, false],
     [broken, false],

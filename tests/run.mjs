@@ -1,21 +1,27 @@
-// Runs the static checks, then the whole suite on Deno, Bun and Node, then
-// the packed npm tarball on all three, and ends with one line of totals:
+// Runs the static checks, then the whole suite on Deno, Bun and each Node LTS
+// line (the machine's own `node`, and Node 22 and 24 from npm), then the
+// packed npm tarball on all of them, and ends with one line of totals:
 // "N passed, N failed".
+//
+//     node tests/run.mjs            # everything
+//     node tests/run.mjs node       # one part: check, deno, bun, node (every
+//     node tests/run.mjs node22     # Node), node20, node22, node24 or smoke
 import { spawn } from "node:child_process";
 import { readdirSync } from "node:fs";
-import { join, relative } from "node:path";
+import { delimiter, dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
+import { nodeBinaries } from "./_node_binaries.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const bin = (name) =>
   fileURLToPath(new URL(`../node_modules/.bin/${name}`, import.meta.url));
 const env = { ...process.env, NO_COLOR: "1" };
 
-function run(command, args) {
+function run(command, args, extraEnv = {}) {
   return new Promise((resolve) => {
     const child = spawn(command, args, {
       cwd: root,
-      env,
+      env: { ...env, ...extraEnv },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let output = "";
@@ -26,7 +32,10 @@ function run(command, args) {
       });
     collect(child.stdout, process.stdout);
     collect(child.stderr, process.stderr);
-    child.on("error", (error) => resolve({ code: 1, output: String(error) }));
+    child.on("error", (error) => {
+      console.log(String(error));
+      resolve({ code: 1, output: String(error) });
+    });
     child.on("close", (code) => resolve({ code: code ?? 1, output }));
   });
 }
@@ -74,9 +83,10 @@ const suites = [
       failed: count(out, /^\s*(\d+) fail$/m),
     }),
   },
-  {
-    name: "node",
-    command: process.execPath,
+  ...nodeBinaries(root).map((node) => ({
+    name: node.name,
+    group: "node",
+    command: node.path,
     args: [
       // TypeScript through tsx, as Node 20 cannot strip types.
       "--import",
@@ -85,13 +95,15 @@ const suites = [
       "--test-reporter=spec",
       ...testFiles(join(root, "tests")),
     ],
+    // The examples that tests run "on node" take `node` from PATH: this one.
+    env: node.own ? {} : { PATH: dirname(node.path) + delimiter + env.PATH },
     parse: (out) => ({
       passed: count(out, /^ℹ pass (\d+)$/m),
       // A test that times out is "cancelled": a failure all the same.
       failed: count(out, /^ℹ fail (\d+)$/m) +
         count(out, /^ℹ cancelled (\d+)$/m),
     }),
-  },
+  })),
   {
     name: "smoke",
     command: process.execPath,
@@ -104,34 +116,55 @@ const suites = [
 ];
 
 const only = process.argv[2];
+const parts = new Set(["check"]);
+for (const suite of suites) {
+  parts.add(suite.group ?? suite.name).add(suite.name);
+}
+if (only && !parts.has(only)) {
+  console.log(`unknown part "${only}": one of ${[...parts].join(", ")}`);
+  process.exit(2);
+}
+
 let passed = 0;
 let failed = 0;
 let broken = false;
+// Seconds since `start`, for the one line each part ends with.
+const seconds = (start) => `${Math.round((Date.now() - start) / 1000)} s`;
 
 if (!only || only === "check") {
   console.log("\n== static checks (deno task check)");
+  const start = Date.now();
   const { code } = await run(bin("deno"), ["task", "check"]);
+  console.log(
+    `static checks: ${code === 0 ? "ok" : "failed"} in ${seconds(start)}`,
+  );
   if (code !== 0) {
     // Counted as a failure, so that the totals line shows the run is red.
-    console.log("static checks failed");
     failed += 1;
     broken = true;
   }
 }
 
 for (const suite of suites) {
-  if (only && only !== suite.name) continue;
+  if (only && only !== suite.name && only !== suite.group) continue;
   console.log(`\n== test suite on ${suite.name}`);
-  const { code, output } = await run(suite.command, suite.args);
+  const start = Date.now();
+  const { code, output } = await run(suite.command, suite.args, suite.env);
   const result = suite.parse(output);
   if (Number.isNaN(result.passed) || Number.isNaN(result.failed)) {
-    console.log(`${suite.name}: no test summary found (exit code ${code})`);
+    console.log(
+      `${suite.name}: no test summary found (exit code ${code}) in ${
+        seconds(start)
+      }`,
+    );
     failed += 1;
     broken = true;
     continue;
   }
   console.log(
-    `${suite.name}: ${result.passed} passed, ${result.failed} failed`,
+    `${suite.name}: ${result.passed} passed, ${result.failed} failed in ${
+      seconds(start)
+    }`,
   );
   passed += result.passed;
   failed += result.failed;

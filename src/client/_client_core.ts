@@ -1,6 +1,7 @@
 import {
   checkConnectionLimits,
   checkDuration,
+  checkTarget,
   checkWait,
 } from "../_options.ts";
 import { resolveFraming } from "../framing/framing_option.ts";
@@ -127,6 +128,7 @@ export class ClientCore {
     this.#openTimeout = options.openTimeout ?? DEFAULT_OPEN_TIMEOUT;
     checkDuration("connect", "openTimeout", this.#openTimeout);
     checkConnectionLimits("connect", options);
+    checkTarget("connect", options, false);
     this.#clock = options.clock ?? systemClock;
     this.#signal = options.signal;
     this.#status = status;

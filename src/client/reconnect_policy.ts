@@ -75,8 +75,8 @@ export interface ReconnectOptions extends BackoffOptions {
 /**
  * The default {@linkcode ReconnectOptions.isRetriable}: socket failures,
  * timeouts (connect, open, heartbeat, idle), a server that closed the connection,
- * and a frame cut off by a crash are retried; bad frames, permission errors
- * and errors from application code are not.
+ * and a frame cut off by a crash are retried; bad frames, permission errors,
+ * what the runtime cannot do and errors from application code are not.
  *
  * @param error What ended the connection or the attempt.
  * @returns Whether to try again.
@@ -96,7 +96,9 @@ export interface ReconnectOptions extends BackoffOptions {
  * ```
  */
 export function isRetriable(error: unknown): boolean {
-  if (error instanceof NetError) return error.code !== "EACCES";
+  if (error instanceof NetError) {
+    return error.code !== "EACCES" && error.code !== "ENOTSUP";
+  }
   return error instanceof ConnectTimeoutError ||
     error instanceof OpenTimeoutError ||
     error instanceof HeartbeatTimeoutError ||

@@ -1,7 +1,7 @@
 import {
   checkConnectionLimits,
   checkDuration,
-  checkPort,
+  checkTarget,
 } from "../_options.ts";
 import {
   type FramingOption,
@@ -14,6 +14,8 @@ import { ConnectTimeoutError } from "../errors.ts";
 import { detectRuntime } from "../runtime/detect.ts";
 import type { Runtime, TlsConnectOptions } from "../runtime/types.ts";
 import { defined } from "../_values.ts";
+import { connectWithHeader, proxyHeaderBytes } from "../proxy/_connect.ts";
+import type { ProxyHeaderInit } from "../proxy/types.ts";
 
 /** The default of {@linkcode ConnectOptions.connectTimeout}: 10 seconds. */
 const DEFAULT_CONNECT_TIMEOUT = 10_000;
@@ -53,11 +55,18 @@ export interface ConnectOptions extends ConnectionLimits {
   /**
    * The host to connect to.
    *
-   * @default {"127.0.0.1"}
+   * @default {"127.0.0.1", or none with `path`}
    */
   hostname?: string;
-  /** The port to connect to. */
-  port: number;
+  /** The port to connect to; required unless `path` is set. */
+  port?: number;
+  /**
+   * The path of a Unix socket to connect to, instead of `hostname` and
+   * `port`. TLS is not supported over it.
+   *
+   * @default {none: connect over TCP}
+   */
+  path?: string;
   /**
    * The wire format.
    *
@@ -105,6 +114,14 @@ export interface ConnectOptions extends ConnectionLimits {
    */
   tls?: boolean | TlsConnectOptions;
   /**
+   * Send this PROXY protocol header first, as a load balancer does: the
+   * fields to encode (version 2 unless `version: 1`), or the bytes of one
+   * whole header. With `tls`, the handshake starts after it.
+   *
+   * @default {none}
+   */
+  proxyHeader?: ProxyHeaderInit | Uint8Array;
+  /**
    * The runtime's sockets.
    *
    * @default {the detected runtime}
@@ -120,7 +137,10 @@ export interface ConnectOptions extends ConnectionLimits {
  * @throws {ConnectTimeoutError} If no connection is established within
  * `connectTimeout`.
  * @throws {NetError} If the connection fails, such as with `ECONNREFUSED`.
- * @throws {RangeError} If `port` or `connectTimeout` is out of range.
+ * @throws {RangeError} If `port` or `connectTimeout` is out of range, or
+ * `path` is empty.
+ * @throws {TypeError} If `path` is combined with `hostname`, `port` or
+ * `tls`.
  *
  * @example Sending a frame and reading the reply
  * ```ts
@@ -169,17 +189,21 @@ export async function dial(
   extra: DialWiring,
 ): Promise<Connection> {
   const {
-    hostname = "127.0.0.1",
-    port,
+    path,
     signal,
     connectTimeout = DEFAULT_CONNECT_TIMEOUT,
     noDelay = true,
     keepAlive = false,
   } = options;
-  checkPort("connect", port, false);
+  checkTarget("connect", options, false);
+  const hostname = path === undefined ? options.hostname ?? "127.0.0.1" : "";
+  const port = options.port ?? 0;
   checkDuration("connect", "connectTimeout", connectTimeout);
   checkConnectionLimits("connect", options);
   const framing = resolveFraming(options.framing);
+  const header = options.proxyHeader === undefined
+    ? undefined
+    : proxyHeaderBytes(options.proxyHeader);
   const runtime = options.runtime ?? await detectRuntime();
   signal?.throwIfAborted();
 
@@ -192,7 +216,12 @@ export async function dial(
     ? clock.setTimeout(
       () =>
         attempt.abort(
-          new ConnectTimeoutError(hostname, port, connectTimeout),
+          new ConnectTimeoutError(
+            hostname,
+            port,
+            connectTimeout,
+            path === undefined ? undefined : { path },
+          ),
         ),
       connectTimeout,
       // A connection attempt is awaited work: it keeps the process alive.
@@ -200,9 +229,10 @@ export async function dial(
     )
     : undefined;
   try {
-    const conn = await runtime.connect({
+    const conn = await connectWithHeader(runtime, header, {
       hostname,
       port,
+      ...(path === undefined ? {} : { path }),
       signal: attempt.signal,
       ...(options.tls ? { tls: options.tls === true ? {} : options.tls } : {}),
     });

@@ -22,6 +22,7 @@ import { WriteHold } from "./write_hold.ts";
 import type { Framing } from "../framing/framing.ts";
 import { lengthPrefixed } from "../framing/length_prefixed.ts";
 import type { Conn, NetAddr } from "../runtime/types.ts";
+import type { ProxyInfo } from "../proxy/types.ts";
 import { toBytes } from "../_values.ts";
 
 /**
@@ -37,6 +38,10 @@ export interface ConnectionWiring extends ConnectionOptions {
    * @default {systemClock}
    */
   clock?: Clock;
+  /** The PROXY protocol header the server read before framing. */
+  proxy?: ProxyInfo;
+  /** The original client, when a PROXY protocol header named it. */
+  remoteAddr?: NetAddr;
 }
 
 // Pings are answered while the application is this many frames behind.
@@ -74,8 +79,16 @@ const systemProbeClock = heapClock(systemDeadlines, systemClock);
 export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   /** The local end of the connection. */
   readonly localAddr: NetAddr;
-  /** The remote end of the connection. */
+  /**
+   * The remote end of the connection: behind a load balancer that sends a
+   * PROXY protocol header (`listen({ proxyProtocol })`), the original client.
+   */
   readonly remoteAddr: NetAddr;
+  /**
+   * The PROXY protocol header the server read before framing: who the client
+   * is, as the load balancer says. `undefined` without `proxyProtocol`.
+   */
+  readonly proxy: ProxyInfo | undefined;
   /** The wire format in use. */
   readonly framing: Framing;
   /**
@@ -126,7 +139,8 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     this.#closeTimeout = options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
     const clock = this.#clock = wiring.clock ?? systemClock;
     this.localAddr = conn.localAddr;
-    this.remoteAddr = conn.remoteAddr;
+    this.remoteAddr = wiring.remoteAddr ?? conn.remoteAddr;
+    this.proxy = wiring.proxy;
     this.signal = this.#controller.signal;
     this.closed = new Promise((resolve) => this.#resolveClosed = resolve);
     this.#onActivity = options.onActivity;

@@ -13,6 +13,7 @@ const CODES: ReadonlySet<string> = new Set<NetErrorCode>([
   "ENOTFOUND",
   "EHOSTUNREACH",
   "ENETUNREACH",
+  "ENOTSUP",
 ]);
 
 // OpenSSL-style certificate and handshake codes, as Bun reports them.
@@ -57,6 +58,13 @@ export function toNetError(
   if (code === undefined && typeof raw === "string" && TLS_CODE.test(raw)) {
     code = "ETLS";
   }
+  // A Unix socket whose file is missing has no server, as a refused port.
+  if (
+    code === undefined && operation === "connect" &&
+    (raw === "ENOENT" || error.name === "NotFound")
+  ) {
+    code = "ECONNREFUSED";
+  }
   if (code === undefined) {
     code = /lookup address|getaddrinfo|name or service/i.test(error.message)
       ? "ENOTFOUND"
@@ -64,12 +72,30 @@ export function toNetError(
       ? "ETLS"
       : "EUNKNOWN";
   }
-  return new NetError(
-    code,
-    operation,
-    address && { hostname: address.hostname, port: address.port },
-    { cause: error },
-  );
+  return new NetError(code, operation, address && copyAddr(address), {
+    cause: error,
+  });
+}
+
+/** The fields of a {@linkcode NetAddr}, and no others. */
+export function copyAddr(address: NetAddr): NetAddr {
+  const { hostname, port } = address;
+  return address.transport === "unix"
+    ? unixAddr(address.path ?? "")
+    : { hostname, port };
+}
+
+/** The address of the Unix socket at `path` (`""` for an unnamed one). */
+export function unixAddr(path: string): NetAddr {
+  return { transport: "unix", hostname: "", port: 0, path };
+}
+
+/** Where `options` point: the Unix socket at `path`, or a host and port. */
+export function targetAddr(
+  options: { hostname: string; port: number; path?: string },
+): NetAddr {
+  const { hostname, port, path } = options;
+  return path === undefined ? { hostname, port } : unixAddr(path);
 }
 
 // What is wrong when a runtime refuses the TLS settings of an operation.

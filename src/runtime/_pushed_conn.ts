@@ -1,5 +1,5 @@
 import { NetError } from "../errors.ts";
-import { closedError, toNetError } from "./_net_error.ts";
+import { closedError, toNetError, unixAddr } from "./_net_error.ts";
 import { type Pausable, PushedBytes } from "./_pushed_bytes.ts";
 import { writableFor } from "./_streams.ts";
 import type { ChunkSink, Conn, NetAddr } from "./types.ts";
@@ -8,6 +8,10 @@ import type { ChunkSink, Conn, NetAddr } from "./types.ts";
 export interface PushingSocket extends Pausable {
   setNoDelay(noDelay?: boolean): unknown;
   setKeepAlive(enable?: boolean): unknown;
+  readonly localAddress?: string | undefined;
+  readonly localPort?: number | undefined;
+  readonly remoteAddress?: string | undefined;
+  readonly remotePort?: number | undefined;
 }
 
 /**
@@ -27,10 +31,19 @@ export abstract class PushedConn implements Conn {
   #socket: PushingSocket;
   #writable: WritableStream<Uint8Array> | undefined;
 
-  constructor(socket: PushingSocket, localAddr: NetAddr, remoteAddr: NetAddr) {
+  /**
+   * @param path The path of a Unix socket: the local end's when `accepted`,
+   * else the remote end's; the other end is unnamed.
+   */
+  constructor(socket: PushingSocket, path?: string, accepted?: boolean) {
     this.#socket = socket;
-    this.localAddr = localAddr;
-    this.remoteAddr = remoteAddr;
+    // A socket reset as it was accepted has no addresses any more.
+    this.localAddr = path === undefined
+      ? { hostname: socket.localAddress ?? "", port: socket.localPort ?? 0 }
+      : unixAddr(accepted ? path : "");
+    this.remoteAddr = path === undefined
+      ? { hostname: socket.remoteAddress ?? "", port: socket.remotePort ?? 0 }
+      : unixAddr(accepted ? "" : path);
     this.bytes = new PushedBytes(socket);
   }
 
@@ -87,12 +100,17 @@ export abstract class PushedConn implements Conn {
     release();
   }
 
+  // Neither applies to a Unix socket.
   setNoDelay(noDelay: boolean): void {
-    if (!this.closed) this.#socket.setNoDelay(noDelay);
+    if (!this.closed && !this.#unix) this.#socket.setNoDelay(noDelay);
   }
 
   setKeepAlive(keepAlive: boolean): void {
-    if (!this.closed) this.#socket.setKeepAlive(keepAlive);
+    if (!this.closed && !this.#unix) this.#socket.setKeepAlive(keepAlive);
+  }
+
+  get #unix(): boolean {
+    return this.remoteAddr.transport === "unix";
   }
 
   /** The socket has closed: reading ends, with the failure if there was one. */

@@ -16,9 +16,17 @@
  */
 import { NetError } from "../errors.ts";
 import { AcceptQueue } from "./_accept_queue.ts";
-import { closedError, toNetError, toTlsSettingsError } from "./_net_error.ts";
+import { unsupported } from "./_capabilities.ts";
+import {
+  closedError,
+  targetAddr,
+  toNetError,
+  toTlsSettingsError,
+  unixAddr,
+} from "./_net_error.ts";
 import { PushedConn } from "./_pushed_conn.ts";
 import { acceptAll } from "./_streams.ts";
+import { bindUnix } from "./_unix_socket.ts";
 import { RESOLVED } from "../_promises.ts";
 import type {
   Conn,
@@ -60,26 +68,38 @@ interface BunSocketHandler {
 }
 
 interface BunTcpListener {
-  readonly hostname: string;
   readonly port: number;
   stop(closeActiveConnections?: boolean): void;
 }
 
+// Where to connect or listen: a host and port, or a Unix socket.
+type BunTarget = { hostname: string; port: number } | { unix: string };
+
 interface BunNet {
-  connect(options: {
-    hostname: string;
-    port: number;
-    allowHalfOpen: boolean;
-    socket: BunSocketHandler;
-    tls?: { ca?: string[]; serverName: string; rejectUnauthorized: boolean };
-  }): Promise<BunSocket>;
-  listen(options: {
-    hostname: string;
-    port: number;
-    allowHalfOpen: boolean;
-    socket: BunSocketHandler;
-    tls?: { cert: string; key: string };
-  }): BunTcpListener;
+  connect(
+    options: BunTarget & {
+      allowHalfOpen: boolean;
+      socket: BunSocketHandler;
+      tls?: { ca?: string[]; serverName: string; rejectUnauthorized: boolean };
+    },
+  ): Promise<BunSocket>;
+  listen(
+    options: BunTarget & {
+      allowHalfOpen: boolean;
+      // Honoured, though missing from Bun's types.
+      reusePort?: boolean;
+      socket: BunSocketHandler;
+      tls?: { cert: string; key: string };
+    },
+  ): BunTcpListener;
+}
+
+// Bun's options for `target`.
+function bunTarget(
+  target: { hostname: string; port: number; path?: string },
+): BunTarget {
+  const { hostname, port, path } = target;
+  return path === undefined ? { hostname, port } : { unix: path };
 }
 
 function bunNet(): BunNet {
@@ -91,12 +111,8 @@ class BunConn extends PushedConn {
   #failure: unknown;
   #drained: { resolve(): void; reject(error: unknown): void } | undefined;
 
-  constructor(socket: BunSocket) {
-    super(
-      socket,
-      { hostname: socket.localAddress, port: socket.localPort },
-      { hostname: socket.remoteAddress, port: socket.remotePort },
-    );
+  constructor(socket: BunSocket, path?: string, accepted?: boolean) {
+    super(socket, path, accepted);
     this.#socket = socket;
   }
 
@@ -170,14 +186,18 @@ class BunConn extends PushedConn {
   }
 }
 
-function handlers(onOpen: (conn: BunConn) => void): BunSocketHandler {
+function handlers(
+  onOpen: (conn: BunConn) => void,
+  path?: string,
+  listening = false,
+): BunSocketHandler {
   return {
     // An ArrayBuffer, not a Uint8Array: the decoder views each chunk's
     // buffer, and a Uint8Array from Bun has none yet. JSC creates it on
     // first access, which costs more than decoding a small frame.
     binaryType: "arraybuffer",
     open(socket) {
-      const conn = new BunConn(socket);
+      const conn = new BunConn(socket, path, listening);
       socket.data = conn;
       onOpen(conn);
     },
@@ -202,16 +222,19 @@ class BunListener implements Listener {
   #queue = new AcceptQueue();
 
   constructor(options: RuntimeListenOptions) {
+    const { path } = options;
     this.#listener = bunNet().listen({
-      hostname: options.hostname,
-      port: options.port,
+      ...bunTarget(options),
       allowHalfOpen: true,
+      ...(options.reusePort ? { reusePort: true } : {}),
       // Without a handshake handler, Bun opens a TLS socket only once its
       // handshake is done.
-      socket: handlers((conn) => this.#queue.push(conn)),
+      socket: handlers((conn) => this.#queue.push(conn), path, true),
       ...(options.tls ? { tls: options.tls } : {}),
     });
-    this.addr = { hostname: options.hostname, port: this.#listener.port };
+    this.addr = path === undefined
+      ? { hostname: options.hostname, port: this.#listener.port }
+      : unixAddr(path);
   }
 
   accept(): Promise<Conn | null> {
@@ -242,10 +265,18 @@ class BunListener implements Listener {
  */
 export const bunRuntime: Runtime = {
   name: "bun",
+  // TLS after a PROXY protocol header runs through the Node compatibility,
+  // loaded only then.
+  startTls: async (conn, options) =>
+    (await import("./node.ts")).nodeRuntime.startTls!(conn, options),
+  tlsAcceptor: async (options, address) =>
+    (await import("./node.ts")).nodeRuntime.tlsAcceptor!(options, address),
   connect(options: RuntimeConnectOptions): Promise<Conn> {
-    const { hostname, port, signal, tls } = options;
+    const { hostname, signal, tls } = options;
+    const refused = unsupported("connect", options);
+    if (refused) return Promise.reject(refused);
     if (signal?.aborted) return Promise.reject(signal.reason);
-    const address = { hostname, port };
+    const address = targetAddr(options);
     return new Promise<Conn>((resolve, reject) => {
       let opened: BunConn | undefined;
       let settled = false;
@@ -271,7 +302,7 @@ export const bunRuntime: Runtime = {
       const socket = handlers((conn) => {
         opened = conn;
         if (!tls) finish(undefined, conn);
-      });
+      }, options.path);
       if (tls) {
         // A TLS socket opens before its handshake, and writes made before
         // it ends are dropped: the connection is ready only after it.
@@ -294,8 +325,7 @@ export const bunRuntime: Runtime = {
       let connecting: Promise<BunSocket>;
       try {
         connecting = bunNet().connect({
-          hostname,
-          port,
+          ...bunTarget(options),
           allowHalfOpen: true,
           socket,
           ...(tls
@@ -328,13 +358,26 @@ export const bunRuntime: Runtime = {
     });
   },
   listen(options: RuntimeListenOptions): Promise<Listener> {
+    const refused = unsupported("listen", options);
+    if (refused) return Promise.reject(refused);
+    const { path } = options;
+    if (path !== undefined) {
+      return bindUnix({ ...options, path }, bunRuntime.connect, () => {
+        try {
+          return new BunListener(options);
+        } catch (error) {
+          throw toNetError(error, "listen", unixAddr(path));
+        }
+      });
+    }
     try {
       return Promise.resolve(new BunListener(options));
     } catch (error) {
+      const address = targetAddr(options);
       return Promise.reject(
         options.tls
-          ? toTlsSettingsError(error, "listen", options)
-          : toNetError(error, "listen", options),
+          ? toTlsSettingsError(error, "listen", address)
+          : toNetError(error, "listen", address),
       );
     }
   },

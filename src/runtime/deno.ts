@@ -14,8 +14,15 @@
  * @module
  */
 import { MAX_READ_SIZE, MIN_READ_SIZE } from "../_sizes.ts";
-import { closedError, toNetError, toTlsSettingsError } from "./_net_error.ts";
+import {
+  closedError,
+  toNetError,
+  toTlsSettingsError,
+  unixAddr,
+} from "./_net_error.ts";
+import { unsupported } from "./_capabilities.ts";
 import { acceptAll, writableFor } from "./_streams.ts";
+import { bindUnix } from "./_unix_socket.ts";
 import { pulled, RESOLVED } from "../_promises.ts";
 import type {
   ChunkSink,
@@ -34,11 +41,15 @@ interface DenoTcpConn {
   write(p: Uint8Array): Promise<number>;
   closeWrite(): Promise<void>;
   close(): void;
-  readonly localAddr: NetAddr;
-  readonly remoteAddr: NetAddr;
+  readonly localAddr: DenoAddr;
+  readonly remoteAddr: DenoAddr;
+  // Absent on TLS and Unix connections.
   setNoDelay?(noDelay?: boolean): void;
   setKeepAlive?(keepAlive?: boolean): void;
 }
+
+// A TCP address, or a Unix one with a `path` (null when unnamed).
+type DenoAddr = NetAddr | { transport: "unix"; path: string | null };
 
 interface DenoTlsConn extends DenoTcpConn {
   handshake(): Promise<unknown>;
@@ -47,18 +58,25 @@ interface DenoTlsConn extends DenoTcpConn {
 interface DenoTcpListener {
   accept(): Promise<DenoTcpConn>;
   close(): void;
-  readonly addr: NetAddr;
+  readonly addr: DenoAddr;
 }
 
 interface DenoNet {
-  connect(options: {
-    hostname: string;
-    port: number;
-    transport: "tcp";
-    signal?: AbortSignal;
-  }): Promise<DenoTcpConn>;
+  connect(
+    options: {
+      hostname: string;
+      port: number;
+      transport: "tcp";
+      signal?: AbortSignal;
+    } | { transport: "unix"; path: string },
+  ): Promise<DenoTcpConn>;
   listen(
-    options: { hostname: string; port: number; transport: "tcp" },
+    options: {
+      hostname: string;
+      port: number;
+      transport: "tcp";
+      reusePort?: boolean;
+    } | { transport: "unix"; path: string },
   ): DenoTcpListener;
   listenTls(options: {
     hostname: string;
@@ -66,7 +84,10 @@ interface DenoNet {
     transport: "tcp";
     cert: string;
     key: string;
+    reusePort?: boolean;
   }): DenoTcpListener;
+  // Present only with --unstable-net.
+  listenDatagram?: unknown;
   startTls(
     conn: DenoTcpConn,
     options: { hostname: string; caCerts?: string[] },
@@ -77,8 +98,18 @@ function denoNet(): DenoNet {
   return (globalThis as unknown as { Deno: DenoNet }).Deno;
 }
 
-function addr(a: NetAddr): NetAddr {
-  return { hostname: a.hostname, port: a.port };
+function addr(a: DenoAddr): NetAddr {
+  return a.transport === "unix"
+    ? unixAddr(a.path ?? "")
+    : { hostname: a.hostname, port: a.port };
+}
+
+// Without --unstable-net, `reusePort` exits the process with code 70; the
+// flag's own `listenDatagram` shows whether it is on.
+function reusePortMissing(): string | undefined {
+  return typeof denoNet().listenDatagram === "function"
+    ? undefined
+    : "'reusePort' option needs Deno's --unstable-net flag: run Deno with --unstable-net";
 }
 
 // `conn.readable` is not used: it closes the whole socket at end-of-stream,
@@ -306,6 +337,9 @@ class DenoListener implements Listener {
       return new DenoConn(await this.#listener.accept());
     } catch (error) {
       if (this.#closed) return null;
+      // A connection reset before Deno asked its address (a load balancer's
+      // health check) fails only itself: take the next one.
+      if ((error as Error).name === "NotConnected") return this.accept();
       throw toNetError(error, "listen", this.addr);
     }
   }
@@ -319,6 +353,27 @@ class DenoListener implements Listener {
     this.#closed = true;
     this.#listener.close();
   }
+}
+
+// `Deno.connect` takes no signal for a Unix socket, which connects or fails
+// at once: a connection that opens after an abort is closed.
+async function connectUnix(options: RuntimeConnectOptions): Promise<Conn> {
+  const { path = "", signal } = options;
+  const refused = unsupported("connect", options);
+  if (refused) throw refused;
+  signal?.throwIfAborted();
+  let conn: DenoTcpConn;
+  try {
+    conn = await denoNet().connect({ transport: "unix", path });
+  } catch (error) {
+    if (signal?.aborted) throw signal.reason;
+    throw toNetError(error, "connect", unixAddr(path));
+  }
+  if (signal?.aborted) {
+    conn.close();
+    throw signal.reason;
+  }
+  return new DenoConn(conn);
 }
 
 /**
@@ -336,8 +391,32 @@ class DenoListener implements Listener {
  */
 export const denoRuntime: Runtime = {
   name: "deno",
+  // TLS after a PROXY protocol header runs through the Node compatibility,
+  // loaded only then.
+  startTls: async (conn, options) =>
+    (await import("./node.ts")).nodeRuntime.startTls!(conn, options),
+  async tlsAcceptor(options, address) {
+    // Deno's `node:tls` takes any certificate and key: its own TLS listener
+    // checks them, as `listen` does.
+    try {
+      denoNet().listenTls({
+        hostname: "127.0.0.1",
+        port: 0,
+        transport: "tcp",
+        cert: options.cert,
+        key: options.key,
+      }).close();
+    } catch (error) {
+      throw toTlsSettingsError(error, "listen", address);
+    }
+    return (await import("./node.ts")).nodeRuntime.tlsAcceptor!(
+      options,
+      address,
+    );
+  },
   async connect(options: RuntimeConnectOptions): Promise<Conn> {
     const { hostname, port, signal, tls } = options;
+    if (options.path !== undefined) return await connectUnix(options);
     let conn: DenoTcpConn;
     try {
       conn = await denoNet().connect({
@@ -382,7 +461,21 @@ export const denoRuntime: Runtime = {
     }
   },
   listen(options: RuntimeListenOptions): Promise<Listener> {
-    const { hostname, port, tls } = options;
+    const { hostname, port, tls, path } = options;
+    const refused = unsupported("listen", options, reusePortMissing());
+    if (refused) return Promise.reject(refused);
+    if (path !== undefined) {
+      return bindUnix({ ...options, path }, denoRuntime.connect, () => {
+        try {
+          return new DenoListener(
+            denoNet().listen({ transport: "unix", path }),
+          );
+        } catch (error) {
+          throw toNetError(error, "listen", unixAddr(path));
+        }
+      });
+    }
+    const reusePort = options.reusePort ? { reusePort: true } : {};
     try {
       const listener = tls
         ? denoNet().listenTls({
@@ -391,8 +484,9 @@ export const denoRuntime: Runtime = {
           transport: "tcp",
           cert: tls.cert,
           key: tls.key,
+          ...reusePort,
         })
-        : denoNet().listen({ hostname, port, transport: "tcp" });
+        : denoNet().listen({ hostname, port, transport: "tcp", ...reusePort });
       return Promise.resolve(new DenoListener(listener));
     } catch (error) {
       const address = { hostname, port };

@@ -16,6 +16,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
+import process from "node:process";
 import { createServer, isIP, type Server, Socket } from "node:net";
 import {
   checkServerIdentity,
@@ -25,9 +26,12 @@ import {
   type TLSSocket,
 } from "node:tls";
 import { AcceptQueue } from "./_accept_queue.ts";
-import { toNetError, toTlsSettingsError } from "./_net_error.ts";
+import { nodeHasReusePort, unsupported } from "./_capabilities.ts";
+import { targetAddr, toNetError, toTlsSettingsError } from "./_net_error.ts";
 import { PushedConn } from "./_pushed_conn.ts";
 import { acceptAll } from "./_streams.ts";
+import { bindUnix } from "./_unix_socket.ts";
+import { startTlsOver, tlsAcceptorOver } from "./_tls_upgrade.ts";
 import { RESOLVED } from "../_promises.ts";
 import type {
   Conn,
@@ -37,6 +41,14 @@ import type {
   RuntimeConnectOptions,
   RuntimeListenOptions,
 } from "./types.ts";
+
+/** A TLS socket run over the plain connection `plain`, with its ends. */
+function tlsConn(socket: TLSSocket, plain: Conn): Conn {
+  return Object.assign(new NodeConn(socket), {
+    localAddr: plain.localAddr,
+    remoteAddr: plain.remoteAddr,
+  });
+}
 
 class NodeConn extends PushedConn {
   #socket: Socket;
@@ -60,14 +72,8 @@ class NodeConn extends PushedConn {
     }
   };
 
-  constructor(socket: Socket) {
-    super(socket, {
-      hostname: socket.localAddress ?? "",
-      port: socket.localPort ?? 0,
-    }, {
-      hostname: socket.remoteAddress ?? "",
-      port: socket.remotePort ?? 0,
-    });
+  constructor(socket: Socket, path?: string, accepted?: boolean) {
+    super(socket, path, accepted);
     this.#socket = socket;
     socket.on("data", (data: Uint8Array) => {
       // A plain view of Node's Buffer: frames are the same type everywhere.
@@ -143,7 +149,7 @@ class NodeListener implements Listener {
   }
 
   onConnection(socket: Socket): void {
-    this.#queue.push(new NodeConn(socket));
+    this.#queue.push(new NodeConn(socket, this.addr.path, true));
   }
 
   accept(): Promise<Conn | null> {
@@ -162,10 +168,12 @@ class NodeListener implements Listener {
 function dial(
   options: RuntimeConnectOptions,
 ): { socket: Socket; ready: "connect" | "secureConnect" } {
-  const { hostname: host, port, tls } = options;
+  const { hostname: host, port, path, tls } = options;
   if (!tls) {
     return {
-      socket: new Socket({ allowHalfOpen: true }).connect({ host, port }),
+      socket: new Socket({ allowHalfOpen: true }).connect(
+        path === undefined ? { host, port } : { path },
+      ),
       ready: "connect",
     };
   }
@@ -207,8 +215,12 @@ function dial(
  */
 export const nodeRuntime: Runtime = {
   name: "node",
+  startTls: (conn, options) => startTlsOver(conn, options, tlsConn),
+  tlsAcceptor: (options, address) => tlsAcceptorOver(options, address, tlsConn),
   connect(options: RuntimeConnectOptions): Promise<Conn> {
-    const { hostname, port, signal } = options;
+    const { signal } = options;
+    const refused = unsupported("connect", options);
+    if (refused) return Promise.reject(refused);
     if (signal?.aborted) return Promise.reject(signal.reason);
     const { socket, ready } = dial(options);
     return new Promise<Conn>((resolve, reject) => {
@@ -217,7 +229,7 @@ export const nodeRuntime: Runtime = {
         socket.off("error", onError);
         signal?.removeEventListener("abort", onAbort);
         if (error === undefined) {
-          resolve(new NodeConn(socket));
+          resolve(new NodeConn(socket, options.path));
         } else {
           // Nobody holds the socket any more: whatever it still reports
           // must not become an uncaught error.
@@ -228,7 +240,7 @@ export const nodeRuntime: Runtime = {
       };
       const onReady = () => settle();
       const onError = (error: Error) =>
-        settle(toNetError(error, "connect", { hostname, port }));
+        settle(toNetError(error, "connect", targetAddr(options)));
       const onAbort = () => settle(signal?.reason);
       socket.once(ready, onReady);
       socket.once("error", onError);
@@ -236,46 +248,75 @@ export const nodeRuntime: Runtime = {
     });
   },
   listen(options: RuntimeListenOptions): Promise<Listener> {
-    const { hostname, port, tls } = options;
-    let listener: NodeListener | undefined;
-    const onConnection = (socket: Socket) => listener?.onConnection(socket);
-    let server: Server;
-    if (tls) {
-      try {
-        // Node parses the certificate and key here and throws if they are
-        // invalid; as buffers, empty ones are parsed too, not skipped.
-        server = createTlsServer({
-          allowHalfOpen: true,
-          cert: Buffer.from(tls.cert),
-          key: Buffer.from(tls.key),
-        }, onConnection);
-      } catch (error) {
-        return Promise.reject(
-          toTlsSettingsError(error, "listen", { hostname, port }),
-        );
-      }
-    } else {
-      server = createServer({ allowHalfOpen: true }, onConnection);
-    }
-    // Node binds after a lookup, even of an IP address: the port and any
-    // error are known only once `listening` or `error` fires.
-    return new Promise<Listener>((resolve, reject) => {
-      const onError = (error: Error) => {
-        server.off("listening", onListening);
-        reject(toNetError(error, "listen", { hostname, port }));
-      };
-      const onListening = () => {
-        server.off("error", onError);
-        const bound = server.address();
-        listener = new NodeListener(server, {
-          hostname,
-          port: typeof bound === "object" && bound ? bound.port : port,
-        });
-        resolve(listener);
-      };
-      server.once("error", onError);
-      server.once("listening", onListening);
-      server.listen({ host: hostname, port });
-    });
+    const refused = unsupported(
+      "listen",
+      options,
+      nodeHasReusePort(process.version)
+        ? undefined
+        : `'reusePort' option needs Node 22.12 or later: this is Node ${process.version}`,
+    );
+    if (refused) return Promise.reject(refused);
+    const { path } = options;
+    return path === undefined
+      ? listenNode(options)
+      : bindUnix({ ...options, path }, nodeRuntime.connect, () =>
+        listenNode(options));
   },
 };
+
+// Binds a listener.
+function listenNode(options: RuntimeListenOptions): Promise<Listener> {
+  const { hostname, port, path, tls } = options;
+  const address = targetAddr(options);
+  let listener: NodeListener | undefined;
+  const onConnection = (socket: Socket) => listener?.onConnection(socket);
+  let server: Server;
+  if (tls) {
+    try {
+      // Node parses the certificate and key here and throws if they are
+      // invalid; as buffers, empty ones are parsed too, not skipped.
+      server = createTlsServer({
+        allowHalfOpen: true,
+        cert: Buffer.from(tls.cert),
+        key: Buffer.from(tls.key),
+      }, onConnection);
+    } catch (error) {
+      return Promise.reject(toTlsSettingsError(error, "listen", address));
+    }
+  } else {
+    server = createServer({ allowHalfOpen: true }, onConnection);
+  }
+  // Node binds after a lookup, even of an IP address: the port and any
+  // error are known only once `listening` or `error` fires.
+  return new Promise<Listener>((resolve, reject) => {
+    const onError = (error: Error) => {
+      server.off("listening", onListening);
+      reject(toNetError(error, "listen", address));
+    };
+    const onListening = () => {
+      server.off("error", onError);
+      const bound = server.address();
+      listener = new NodeListener(
+        server,
+        path === undefined
+          ? {
+            hostname,
+            port: typeof bound === "object" && bound ? bound.port : port,
+          }
+          : address,
+      );
+      resolve(listener);
+    };
+    server.once("error", onError);
+    server.once("listening", onListening);
+    server.listen(
+      path === undefined
+        ? {
+          host: hostname,
+          port,
+          ...(options.reusePort ? { reusePort: true } : {}),
+        }
+        : { path },
+    );
+  });
+}

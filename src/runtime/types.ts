@@ -8,7 +8,7 @@
  */
 
 /**
- * A TCP endpoint.
+ * A TCP endpoint, or a Unix socket's when `transport` is `"unix"`.
  *
  * @example Formatting an address
  * ```ts
@@ -29,10 +29,21 @@
  * ```
  */
 export interface NetAddr {
-  /** The IP address (or host name) of the endpoint. */
+  /**
+   * The kind of socket: TCP addresses leave it out.
+   *
+   * @default {"tcp"}
+   */
+  transport?: "tcp" | "unix";
+  /** The IP address (or host name) of the endpoint; `""` for a Unix socket. */
   hostname: string;
-  /** The TCP port of the endpoint. */
+  /** The TCP port of the endpoint; `0` for a Unix socket. */
   port: number;
+  /**
+   * The path of a Unix socket; `""` for an unnamed one, such as a client's
+   * end. Absent for TCP.
+   */
+  path?: string;
 }
 
 /**
@@ -114,10 +125,12 @@ export interface TlsListenOptions {
  * ```
  */
 export interface RuntimeConnectOptions {
-  /** The host to dial. */
+  /** The host to dial; ignored with `path`. */
   hostname: string;
-  /** The port to dial. */
+  /** The port to dial; ignored with `path`. */
   port: number;
+  /** Dial the Unix socket at this path instead of `hostname` and `port`. */
+  path?: string;
   /**
    * Cancels the connection attempt: the promise rejects with the signal's
    * reason, and a socket that opens afterwards is closed at once.
@@ -146,12 +159,32 @@ export interface RuntimeConnectOptions {
  * ```
  */
 export interface RuntimeListenOptions {
-  /** The address to bind. */
+  /** The address to bind; ignored with `path`. */
   hostname: string;
-  /** The port to bind; 0 picks a free port. */
+  /** The port to bind; 0 picks a free port. Ignored with `path`. */
   port: number;
-  /** Speak TLS with this certificate. */
+  /** Speak TLS with this certificate. Not with `path`. */
   tls?: TlsListenOptions;
+  /**
+   * Bind a Unix socket at this path instead of `hostname` and `port`. A
+   * socket file that nobody answers on is removed first; one that answers
+   * fails with `EADDRINUSE`. {@linkcode Listener.close} removes the file.
+   */
+  path?: string;
+  /**
+   * The permission bits of the socket file at `path`, set once it is bound.
+   *
+   * @default {as the umask leaves them}
+   */
+  mode?: number;
+  /**
+   * Let other listeners bind the same address and port (`SO_REUSEPORT`),
+   * and the kernel spread connections among them. Runtimes that cannot fail
+   * with a `NetError` whose code is `ENOTSUP`.
+   *
+   * @default {false}
+   */
+  reusePort?: boolean;
 }
 
 /**
@@ -284,7 +317,8 @@ export interface Conn {
    */
   reset?(): void;
   /**
-   * Turns Nagle's algorithm off (`true`) or on.
+   * Turns Nagle's algorithm off (`true`) or on; does nothing on a Unix
+   * socket, as does {@linkcode Conn.setKeepAlive}.
    *
    * @param noDelay Whether to send small segments at once.
    */
@@ -321,7 +355,8 @@ export interface Listener extends AsyncIterable<Conn> {
   accept(): Promise<Conn | null>;
   /**
    * Stops accepting. Connections already accepted stay open; a pending
-   * {@linkcode Listener.accept} resolves to `null`.
+   * {@linkcode Listener.accept} resolves to `null`. A Unix socket's file is
+   * removed.
    */
   close(): void;
 }
@@ -357,4 +392,33 @@ export interface Runtime {
    * @throws {NetError} If the address cannot be bound.
    */
   listen(options: RuntimeListenOptions): Promise<Listener>;
+  /**
+   * Optional: runs the client side of a TLS handshake on `conn`, a plain
+   * connection from {@linkcode Runtime.connect} on which bytes were sent in
+   * the clear first (a PROXY protocol header) and nothing was read. tether
+   * uses it for `connect({ proxyHeader, tls })`; without it, that fails with
+   * a `NetError` whose code is `ENOTSUP`.
+   *
+   * @param conn The plain connection; the returned one replaces it.
+   * @param options Where `conn` leads, its TLS settings and abort signal.
+   * @returns The connection once the handshake succeeded.
+   * @throws {NetError} `ETLS` if the handshake fails.
+   */
+  startTls?(conn: Conn, options: RuntimeConnectOptions): Promise<Conn>;
+  /**
+   * Optional: prepares the server side of TLS on accepted plain connections,
+   * once their PROXY protocol header was read. tether uses it for
+   * `listen({ proxyProtocol, tls })`; without it, that fails with a
+   * `NetError` whose code is `ENOTSUP`.
+   *
+   * @param options The certificate and key.
+   * @param address Where the server listens, for errors.
+   * @returns What runs the handshake on one connection and resolves with the
+   * connection that replaces it, or rejects with a `NetError` (`ETLS`).
+   * @throws {NetError} `ETLS` if the certificate or key is invalid.
+   */
+  tlsAcceptor?(
+    options: TlsListenOptions,
+    address: NetAddr,
+  ): Promise<(conn: Conn) => Promise<Conn>>;
 }

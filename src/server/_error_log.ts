@@ -67,7 +67,7 @@ export class ErrorLog {
       return;
     }
     this.#lines++;
-    const from = peer ? ` from ${formatAddress(peer.hostname, peer.port)}` : "";
+    const from = peer ? ` from ${formatAddress(peer)}` : "";
     if (error instanceof TetherError) {
       this.#write(
         `tether: connection${from} failed: ${error.code}: ${error.message}`,

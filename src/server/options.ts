@@ -8,6 +8,7 @@ import type { FramingOption } from "../framing/framing_option.ts";
 import type { Connection } from "../connection/connection.ts";
 import type { ConnectionLimits } from "../connection/options.ts";
 import type { NetAddr, Runtime, TlsListenOptions } from "../runtime/types.ts";
+import type { ProxyProtocolOptions } from "../proxy/options.ts";
 
 /** The default of {@linkcode ListenOptions.maxConnections}. */
 export const DEFAULT_MAX_CONNECTIONS = 10_000;
@@ -87,11 +88,41 @@ export interface ListenOptions extends ConnectionLimits {
   /**
    * The address to bind.
    *
-   * @default {"0.0.0.0"}
+   * @default {"0.0.0.0", or none with `path`}
    */
   hostname?: string;
-  /** The port to bind; `0` picks a free port (see {@linkcode Server.addr}). */
-  port: number;
+  /**
+   * The port to bind; `0` picks a free port (see {@linkcode Server.addr}).
+   * Required unless `path` is set.
+   */
+  port?: number;
+  /**
+   * The path of a Unix socket to listen on, instead of `hostname` and
+   * `port`. A socket file left by a server that crashed is removed, once a
+   * connection to it is refused; if a server answers on it, `listen()`
+   * fails with a `NetError` whose code is `EADDRINUSE`.
+   * {@linkcode Server.close} removes the file. TLS is not supported over it.
+   *
+   * @default {none: listen on TCP}
+   */
+  path?: string;
+  /**
+   * The permission bits of the socket file at `path`, such as `0o660` to
+   * let the group connect, set once it is bound.
+   *
+   * @default {as the process's umask leaves them}
+   */
+  mode?: number;
+  /**
+   * Let several servers, in this process or others, bind the same address
+   * and port, and the kernel spread new connections among them
+   * (`SO_REUSEPORT`, Linux). Every one of them must set it. It needs Node
+   * 22.12 or later, and on Deno the `--unstable-net` flag; elsewhere
+   * `listen()` fails with a `NetError` whose code is `ENOTSUP`.
+   *
+   * @default {false}
+   */
+  reusePort?: boolean;
   /** Serves each connection, in a task of its own. */
   handler: ConnectionHandler;
   /**
@@ -121,6 +152,16 @@ export interface ListenOptions extends ConnectionLimits {
    * plain frames.
    */
   tls?: TlsListenOptions;
+  /**
+   * Read a PROXY protocol header (version 1 or 2) from `trusted` load
+   * balancers before anything else on each connection (and, with `tls`,
+   * before the handshake): `Connection.remoteAddr` is then the original
+   * client and `Connection.proxy` the header. A connection whose header is
+   * refused is closed and its `ProxyProtocolError` goes to `onError`.
+   *
+   * @default {off: no header is read}
+   */
+  proxyProtocol?: ProxyProtocolOptions;
   /**
    * Answers heartbeat pings: an incoming frame equal to `ping` is answered
    * with `pong` and not delivered to the handler. `true` uses the classic

@@ -1,8 +1,8 @@
 import {
   checkConnectionLimits,
   checkDuration,
-  checkPort,
   checkPositive,
+  checkTarget,
   checkWait,
 } from "../_options.ts";
 import { resolveFraming } from "../framing/framing_option.ts";
@@ -16,10 +16,15 @@ import { ErrorLog } from "./_error_log.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import { DEFAULT_HEARTBEAT_TIMEOUT } from "../connection/heartbeat.ts";
 import { CloseTimeoutError, ConnectionClosedError } from "../errors.ts";
+import {
+  type Opened,
+  type ProxyOpening,
+  proxyOpening,
+} from "../proxy/_accept.ts";
 import type { Framing } from "../framing/framing.ts";
 import { detectRuntime } from "../runtime/detect.ts";
 import type { Conn, Listener, NetAddr } from "../runtime/types.ts";
-import { toBytes } from "../_values.ts";
+import { defined, toBytes } from "../_values.ts";
 import {
   type ConnectionHandler,
   DEFAULT_FRAME_TIMEOUT,
@@ -54,13 +59,18 @@ export class TcpServer implements Server {
   #shutdownReason: ConnectionClosedError | undefined;
   #accepting: Promise<void>;
   #resolveFinished!: () => void;
+  // Connections whose PROXY protocol header (and TLS after it) is awaited.
+  #opening: ProxyOpening | undefined;
+  #pending = new Set<Conn>();
 
   constructor(
     listener: Listener,
     options: ListenOptions,
     framing: Framing,
     clock: Clock,
+    opening?: ProxyOpening,
   ) {
+    this.#opening = opening;
     this.#listener = listener;
     this.addr = listener.addr;
     this.#options = options;
@@ -112,11 +122,30 @@ export class TcpServer implements Server {
   }
 
   #admit(conn: Conn): void {
-    if (this.#tasks.size >= this.#maxConnections) conn.close();
+    if (this.#tasks.size + this.#pending.size >= this.#maxConnections) {
+      conn.close();
+    } else if (this.#opening) this.#open(conn, this.#opening);
     else this.#serve(conn);
   }
 
-  #serve(raw: Conn): void {
+  /** Reads the PROXY protocol header of `raw`, then serves it. */
+  #open(raw: Conn, opening: ProxyOpening): void {
+    this.#pending.add(raw);
+    opening.open(raw).then(
+      (opened) => {
+        this.#pending.delete(raw);
+        // A shutdown closed it, or the peer went before its first byte.
+        if (opened && this.#closing) opened.conn.close();
+        else if (opened) this.#serve(opened.conn, opened);
+      },
+      (error) => {
+        this.#pending.delete(raw);
+        if (!this.#closing) this.#report(error);
+      },
+    );
+  }
+
+  #serve(raw: Conn, opened?: Opened): void {
     const options = this.#options;
     try {
       raw.setNoDelay(options.noDelay ?? true);
@@ -126,6 +155,7 @@ export class TcpServer implements Server {
     }
     const idleTimeout = options.idleTimeout ?? DEFAULT_IDLE_TIMEOUT;
     const conn = new Connection(raw, {
+      ...(opened ? { proxy: opened.proxy, remoteAddr: opened.remoteAddr } : {}),
       framing: this.#framing,
       closeTimeout: options.closeTimeout ??
         (idleTimeout > 0
@@ -198,6 +228,8 @@ export class TcpServer implements Server {
   }
 
   async #shutdown(): Promise<void> {
+    // Headers not read yet are not waited for.
+    for (const raw of this.#pending) raw.close();
     await this.stopAccepting();
     for (const conn of this.#tasks.keys()) conn.drain();
     await this.#handlersDone();
@@ -243,8 +275,8 @@ export async function serve(
   options: ListenOptions,
   clock: Clock = systemClock,
 ): Promise<TcpServer> {
-  const { hostname = "0.0.0.0", port, handler } = options;
-  checkPort("listen", port, true);
+  const { path, handler } = options;
+  checkTarget("listen", options, true);
   if (typeof handler !== "function") {
     throw new TypeError(
       `Cannot listen as 'handler' must be a function: current value is ${typeof handler}`,
@@ -273,13 +305,16 @@ export async function serve(
   }
   const framing = resolveFraming(options.framing);
   const runtime = options.runtime ?? await detectRuntime();
+  // With a PROXY protocol header, TLS starts after it, on the plain socket.
+  const opening = await proxyOpening(options, runtime, clock);
   options.signal?.throwIfAborted();
   const listener = await runtime.listen({
-    hostname,
-    port,
-    ...(options.tls ? { tls: options.tls } : {}),
+    hostname: path === undefined ? options.hostname ?? "0.0.0.0" : "",
+    port: options.port ?? 0,
+    ...defined({ path, mode: options.mode, reusePort: options.reusePort }),
+    ...(options.tls && !opening ? { tls: options.tls } : {}),
   });
-  return new TcpServer(listener, options, framing, clock);
+  return new TcpServer(listener, options, framing, clock, opening);
 }
 
 /**
@@ -289,8 +324,11 @@ export async function serve(
  * @param options Where to listen, how to frame, and the handler.
  * @returns The listening server.
  * @throws {NetError} If the address cannot be bound, such as with
- * `EADDRINUSE`.
- * @throws {RangeError} If `port` or a limit is out of range.
+ * `EADDRINUSE`, or the runtime cannot do `reusePort` (`ENOTSUP`).
+ * @throws {RangeError} If `port`, `mode` or a limit is out of range, or
+ * `path` is empty.
+ * @throws {TypeError} If `path` is combined with `hostname`, `port`, `tls`
+ * or `reusePort`.
  *
  * @example An echo server
  * ```ts

@@ -1,7 +1,7 @@
 // Packs the npm tarball, installs it into a temporary project and, on Deno,
-// Bun and Node, runs a server and a client from the installed package that
-// exchange frames over 127.0.0.1; the package's types are checked too. Ends
-// with "smoke: N passed, N failed".
+// Bun and each Node LTS line, runs a server and a client from the installed
+// package that exchange frames over 127.0.0.1; the package's types are checked
+// too. Ends with "smoke: N passed, N failed".
 //
 //     node tests/smoke/pack.mjs        # or: node tests/run.mjs smoke
 import { spawn } from "node:child_process";
@@ -17,6 +17,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { nodeBinaries } from "../_node_binaries.mjs";
 
 const TIMEOUT_MS = 120_000;
 const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -118,17 +119,24 @@ const raw: Conn = await (await detectRuntime()).connect({
 raw.close();
 `;
 
+// Each check: its name, the runtime that must print "smoke <runtime>: OK"
+// (none for the type check), the command and its arguments.
 const checks = [
-  ["deno", bin("deno"), [
+  ["deno", "deno", bin("deno"), [
     "run",
     "--allow-net",
     "--allow-read",
     "--allow-env",
     "smoke.mjs",
   ]],
-  ["bun", bin("bun"), ["run", "smoke.mjs"]],
-  ["node", process.execPath, ["smoke.mjs"]],
-  ["types", bin("tsc"), [
+  ["bun", "bun", bin("bun"), ["run", "smoke.mjs"]],
+  ...nodeBinaries(root).map((node) => [
+    node.name,
+    "node",
+    node.path,
+    ["smoke.mjs"],
+  ]),
+  ["types", null, bin("tsc"), [
     "--noEmit",
     "--strict",
     "--target",
@@ -180,10 +188,10 @@ try {
   }
   writeFileSync(join(project, "smoke.mjs"), SMOKE);
   writeFileSync(join(project, "types.ts"), TYPES);
-  for (const [name, command, args] of checks) {
+  for (const [name, runtime, command, args] of checks) {
     const { code, output } = await run(command, args, project);
     const ok = code === 0 &&
-      (name === "types" || output.includes(`smoke ${name}: OK`));
+      (runtime === null || output.includes(`smoke ${runtime}: OK`));
     console.log(`${ok ? "ok" : "FAILED"}: packed tarball on ${name}`);
     if (!ok) console.log(output.trimEnd());
     if (ok) passed++;
