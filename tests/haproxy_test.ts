@@ -202,8 +202,11 @@ backend checked
           handler,
         }),
       ];
-      // 1.5 s of checks every 50 ms from six servers.
-      await delay(1500);
+      // Checks every 50 ms from six servers, until 20 have been accepted (a
+      // loaded machine runs fewer): Deno's accept skips most of them, so it
+      // waits out the bound.
+      const deadline = Date.now() + 8000;
+      while (accepted < 20 && Date.now() < deadline) await delay(100);
     } finally {
       for (const server of servers) await server.close();
       console.error = consoleError;
@@ -212,7 +215,7 @@ backend checked
     assert.deepEqual(lines, []);
     // Deno's accept skips most checks: reset before it asked their address.
     if (runtime.name !== "deno") {
-      assert.ok(accepted >= 20, `only ${accepted} checks accepted`);
+      assert.ok(accepted >= 20, `only ${accepted} checks accepted in 8 s`);
     }
     // Checks with a whole header (LOCAL in version 2, the check's own
     // addresses in version 1) are served like any connection; those that
