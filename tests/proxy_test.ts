@@ -25,6 +25,8 @@ import { lengthPrefixed } from "../src/framing/length_prefixed.ts";
 import { HOST, runtime } from "./_utils.ts";
 import { fromAsync } from "./_async.ts";
 import { selfSigned } from "./_self_signed.ts";
+import { FakeClock, settle } from "./_fake_clock.ts";
+import { serve } from "../src/server/server.ts";
 
 const encode = (text: string) => new TextEncoder().encode(text);
 const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
@@ -611,5 +613,85 @@ test("TLS after the header, on both ends", {
   assert.ok(
     errors.every((error) => error instanceof NetError && error.code === "ETLS"),
     String(errors),
+  );
+});
+
+test("a peer that leaves or stalls during the TLS handshake frees its slot", {
+  skip: tls ? false : "openssl is not installed",
+}, async () => {
+  const { cert, key } = tls!;
+  const clock = new FakeClock();
+  const errors: unknown[] = [];
+  await using server = await serve({
+    hostname: HOST,
+    port: 0,
+    tls: { cert, key },
+    maxConnections: 1,
+    proxyProtocol: { trusted: ["127.0.0.1"] },
+    onError: (error) => errors.push(error),
+    handler: whoAmI,
+  }, clock);
+  const header = encodeProxyHeader({
+    source: SOURCE,
+    destination: DESTINATION,
+  });
+  const serveOnce = async () => {
+    await using conn = await connect({
+      port: server.addr.port,
+      tls: { caCerts: [cert], serverName: "localhost" },
+      proxyHeader: { source: SOURCE, destination: DESTINATION },
+    });
+    assert.equal(await ask(conn, "next"), "next 203.0.113.7 51234");
+  };
+  // The one slot frees once the server has seen the peer go: until then a
+  // new connection is turned away, so a bounded number of tries.
+  const served = async () => {
+    for (let attempt = 1;; attempt++) {
+      try {
+        return await serveOnce();
+      } catch (error) {
+        if (attempt === 100) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    }
+  };
+  // A header, then the end of the stream before any TLS byte.
+  for (let i = 0; i < 3; i++) {
+    const peer = await runtime.connect({
+      hostname: HOST,
+      port: server.addr.port,
+    });
+    await peer.write(header);
+    peer.close();
+    await served();
+  }
+  // A header and the first byte of a handshake, then silence: the timeout
+  // (on the server's clock) ends it.
+  const stalled = await runtime.connect({
+    hostname: HOST,
+    port: server.addr.port,
+  });
+  await stalled.write(new Uint8Array([...header, 0x16]));
+  await settle();
+  while (server.connections === 0 && clock.pending === 0) await settle();
+  clock.tick(3000);
+  await served();
+  stalled.close();
+  assert.ok(
+    errors.some((error) =>
+      error instanceof ProxyProtocolError && error.code === "PROXY_TIMEOUT"
+    ),
+    String(errors),
+  );
+});
+
+test("proxyProtocol is refused on a Unix socket, where no peer can be trusted", async () => {
+  await assert.rejects(
+    listen({
+      path: "/tmp/tether-never-bound.sock",
+      proxyProtocol: { trusted: ["127.0.0.1"] },
+      handler: () => {},
+    }),
+    TypeError,
   );
 });

@@ -97,11 +97,18 @@ export class ProxyOpening {
       );
     }
     let timedOut = false;
+    let expire: () => void = () => {};
+    // The timeout bounds the handshake even if the TLS layer never settles.
+    const expired = new Promise<never>((_, reject) =>
+      expire = () => reject(this.#timedOut(peer))
+    );
+    expired.catch(() => {});
     const timer = this.#timeout > 0
       ? this.#clock.setTimeout(
         () => {
           timedOut = true;
           raw.close();
+          expire();
         },
         this.#timeout,
         false,
@@ -114,7 +121,7 @@ export class ProxyOpening {
         return null;
       }
       if (opened && this.#tls) {
-        const secure = await this.#tls(opened.conn);
+        const secure = await Promise.race([this.#tls(opened.conn), expired]);
         opened = { ...opened, conn: secure };
       }
       if (timedOut) throw this.#timedOut(peer);
@@ -255,6 +262,12 @@ export async function proxyOpening(
 ): Promise<ProxyOpening | undefined> {
   const { proxyProtocol, tls } = options;
   if (proxyProtocol === undefined) return undefined;
+  // A Unix peer has no address to trust: every connection would be refused.
+  if (options.path !== undefined) {
+    throw new TypeError(
+      "Cannot listen as 'proxyProtocol' needs a TCP listener: leave 'path' out or 'proxyProtocol' out",
+    );
+  }
   // Checked before the TLS settings, so that bad options fail first.
   new ProxyOpening(proxyProtocol, clock);
   if (!tls) return new ProxyOpening(proxyProtocol, clock);

@@ -46,7 +46,8 @@ export async function connectWithHeader(
   if (!header) return runtime.connect(options);
   const { tls, ...plain } = options;
   if (tls && !runtime.startTls) {
-    throw new NetError("ENOTSUP", "connect", options, {
+    const { hostname, port } = options;
+    throw new NetError("ENOTSUP", "connect", { hostname, port }, {
       reason:
         `runtime (${runtime.name}) cannot start TLS after a PROXY protocol header`,
     });

@@ -65,7 +65,9 @@ export interface ProxyProtocolOptions {
    * peer's own address, and so is any untrusted peer's unless it sends a
    * header. With `true`, a connection from an untrusted peer is refused
    * with `PROXY_UNTRUSTED` before anything is read, and one without a header
-   * with `PROXY_MISSING`.
+   * with `PROXY_MISSING`. With `false`, a client that waits for the server
+   * to speak first is closed after `timeout`, and a proxy that ever forwards
+   * a connection without a header lets its client claim any address.
    *
    * @default {true}
    */

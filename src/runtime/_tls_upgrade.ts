@@ -81,6 +81,7 @@ function handshake(
       socket.off(event, onReady);
       socket.off("error", onError);
       socket.off("close", onClose);
+      socket.off("end", onClose);
       signal?.removeEventListener("abort", onAbort);
       if (error === undefined) return resolve();
       // Nobody holds the socket any more: whatever it still reports must
@@ -97,6 +98,8 @@ function handshake(
     socket.once(event, onReady);
     socket.once("error", onError);
     socket.once("close", onClose);
+    // Half-open, a socket whose peer ended mid-handshake emits only `end`.
+    socket.once("end", onClose);
     signal?.addEventListener("abort", onAbort, { once: true });
   });
 }

@@ -122,7 +122,10 @@ export class TcpServer implements Server {
   }
 
   #admit(conn: Conn): void {
-    if (this.#tasks.size + this.#pending.size >= this.#maxConnections) {
+    // One accepted as the shutdown began would miss its closing of pending
+    // headers.
+    if (this.#opening && this.#closing) conn.close();
+    else if (this.#tasks.size + this.#pending.size >= this.#maxConnections) {
       conn.close();
     } else if (this.#opening) this.#open(conn, this.#opening);
     else this.#serve(conn);
