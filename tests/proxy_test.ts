@@ -477,6 +477,8 @@ test("untrusted peers are refused; without required, served as they are", async 
   const invalid = [
     [{ trusted: ["10.0.0.0/33"] }, TypeError],
     [{ trusted: ["localhost"] }, TypeError],
+    // IPv4-mapped, /8 would be every IPv4 address: refused.
+    [{ trusted: ["::ffff:10.0.0.0/8"] }, TypeError],
     [{ trusted: [], timeout: -1 }, RangeError],
   ] as const;
   for (const [proxyProtocol, type] of invalid) {

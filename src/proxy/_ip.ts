@@ -131,7 +131,11 @@ export function parseNetwork(cidr: string): Network {
   const max = v4 ? 32 : 128;
   const prefix = slash < 0 ? String(max) : cidr.slice(slash + 1);
   const bits = /^(0|[1-9][0-9]{0,2})$/.test(prefix) ? Number(prefix) : NaN;
-  if (!key || !(bits <= max) || address.includes("%")) {
+  // `::ffff:10.0.0.0/8` would be every IPv4 address, not 10/8.
+  const mappedTooWide = !v4 && key !== undefined && bits < 96 &&
+    key.subarray(0, 10).every((byte) => byte === 0) && key[10] === 0xff &&
+    key[11] === 0xff;
+  if (!key || !(bits <= max) || address.includes("%") || mappedTooWide) {
     throw new TypeError(
       `Cannot listen as 'proxyProtocol.trusted' must hold IP addresses or networks such as "10.0.0.0/8": current value is ${
         JSON.stringify(cidr)
