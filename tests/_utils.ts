@@ -20,6 +20,20 @@ export { prng as seeded } from "./framing/_chunking.ts";
 export const runtime: Runtime = await detectRuntime();
 export const HOST = "127.0.0.1";
 
+/** A runtime whose connection attempts hang until they are aborted. */
+export const hangingRuntime: Runtime = {
+  name: "hanging",
+  connect: ({ signal }) =>
+    new Promise((_, reject) => {
+      signal?.addEventListener("abort", () => reject(signal.reason), {
+        once: true,
+      });
+    }),
+  listen: () => {
+    throw new Error("not used");
+  },
+};
+
 /** Starts a server on 127.0.0.1 with a free port. */
 export function serve(
   handler: ListenOptions["handler"],

@@ -8,27 +8,20 @@ import {
   FrameTooLargeError,
   InvalidFrameError,
   NetError,
-  type Runtime,
 } from "../mod.ts";
 import { lengthPrefixed } from "../src/framing/length_prefixed.ts";
-import { closedPort, echo, HOST, runtime, serve, take } from "./_utils.ts";
+import {
+  closedPort,
+  echo,
+  hangingRuntime,
+  HOST,
+  runtime,
+  serve,
+  take,
+} from "./_utils.ts";
 import { deferred } from "./_async.ts";
 
 const text = new TextDecoder();
-
-/** A runtime whose connection attempts hang until they are aborted. */
-const hangingRuntime: Runtime = {
-  name: "hanging",
-  connect: ({ signal }) =>
-    new Promise((_, reject) => {
-      signal?.addEventListener("abort", () => reject(signal.reason), {
-        once: true,
-      });
-    }),
-  listen: () => {
-    throw new Error("not used");
-  },
-};
 
 test("connect() fails with NetError ECONNREFUSED when nothing listens", async () => {
   const port = await closedPort();

@@ -20,6 +20,7 @@ import { lengthPrefixed } from "../src/framing/length_prefixed.ts";
 import { FakeClock, settle } from "./_fake_clock.ts";
 import { memoryConn } from "./_memory_conn.ts";
 import { concat } from "./framing/_chunking.ts";
+import { hangingRuntime } from "./_utils.ts";
 
 const framing = lengthPrefixed({ maxFrameSize: 1024 });
 const text = new TextDecoder();
@@ -105,18 +106,7 @@ test("Connection.close() aborts with CloseTimeoutError on its clock when writes 
 });
 
 test("dial() fails with ConnectTimeoutError after connectTimeout on its clock", async () => {
-  const runtime: Runtime = {
-    name: "hanging",
-    connect: ({ signal }) =>
-      new Promise((_, reject) => {
-        signal?.addEventListener("abort", () => reject(signal.reason), {
-          once: true,
-        });
-      }),
-    listen: () => {
-      throw new Error("not used");
-    },
-  };
+  const runtime = hangingRuntime;
   const clock = new FakeClock();
   let failed = false;
   const attempt = dial({ port: 9, connectTimeout: 5000, runtime }, { clock })

@@ -97,18 +97,13 @@ export class ProxyOpening {
       );
     }
     let timedOut = false;
-    let expire: () => void = () => {};
-    // The timeout bounds the handshake even if the TLS layer never settles.
-    const expired = new Promise<never>((_, reject) =>
-      expire = () => reject(this.#timedOut(peer))
-    );
-    expired.catch(() => {});
+    let expire: (() => void) | undefined;
     const timer = this.#timeout > 0
       ? this.#clock.setTimeout(
         () => {
           timedOut = true;
           raw.close();
-          expire();
+          expire?.();
         },
         this.#timeout,
         false,
@@ -121,6 +116,13 @@ export class ProxyOpening {
         return null;
       }
       if (opened && this.#tls) {
+        if (timedOut) throw this.#timedOut(peer);
+        // The timeout bounds the handshake even if the TLS layer never
+        // settles.
+        const expired = new Promise<never>((_, reject) =>
+          expire = () => reject(this.#timedOut(peer))
+        );
+        expired.catch(() => {});
         const secure = await Promise.race([this.#tls(opened.conn), expired]);
         opened = { ...opened, conn: secure };
       }

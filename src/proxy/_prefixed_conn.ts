@@ -1,5 +1,5 @@
 import { RESOLVED } from "../_promises.ts";
-import { writableFor } from "../runtime/_streams.ts";
+import { readableFor, writableFor } from "../runtime/_streams.ts";
 import type { ChunkSink, Conn, NetAddr } from "../runtime/types.ts";
 
 /**
@@ -28,14 +28,7 @@ export class PrefixedConn implements Conn {
   }
 
   get readable(): ReadableStream<Uint8Array> {
-    return this.#readable ??= new ReadableStream<Uint8Array>({
-      pull: async (controller) => {
-        const chunk = await this.read();
-        if (chunk === null) controller.close();
-        else controller.enqueue(chunk);
-      },
-      cancel: () => this.#reader?.cancel(),
-    }, { highWaterMark: 0 });
+    return this.#readable ??= readableFor(this, () => this.#reader?.cancel());
   }
 
   get writable(): WritableStream<Uint8Array> {
