@@ -40,9 +40,11 @@ export async function bindUnix<L extends Listener>(
         reason: "socket is in use: a server answers on it",
       });
     }
-    // Removed only if it is still the file that refused.
+    // Removed only if it is still the socket file that refused.
     const now = await lstat(path).catch(() => undefined);
-    if (now?.ino === before.ino) await rm(path, { force: true });
+    if (now?.isSocket() && now.ino === before.ino) {
+      await rm(path, { force: true });
+    }
   }
   const listener = await bind();
   if (mode !== undefined) {
